@@ -1,0 +1,1 @@
+"""The ``omnivec`` command line: thin typer shells over library functions (imports stay lazy)."""
