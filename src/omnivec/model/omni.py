@@ -167,11 +167,14 @@ class OmniModel(SentenceTransformer):
                 decoded.append(item)
                 indices.append(i)
             if decoded:
+                # batch similar sizes together (less padding), then restore the input order
+                order = np.argsort([-(len(d.text) + 1000 * len(d.frames)) for d in decoded], kind="stable")
                 emb = super().encode(
-                    decoded, task=task, side=side, batch_size=batch_size, show_progress_bar=False, prompt=prompt,
-                    truncate_dim=dims, normalize_embeddings=True, convert_to_numpy=True,
+                    [decoded[i] for i in order], task=task, side=side, batch_size=batch_size,
+                    show_progress_bar=False, prompt=prompt, truncate_dim=dims, normalize_embeddings=True,
+                    convert_to_numpy=True,
                 )  # fmt: skip
-                out.append(np.asarray(emb, dtype=np.float32))
+                out.append(np.asarray(emb, dtype=np.float32)[np.argsort(order)])
             bar.update(min(chunk_size, len(items) - start))
         bar.close()
         embeddings = np.concatenate(out) if out else np.zeros((0, width), dtype=np.float32)
