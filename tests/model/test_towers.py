@@ -16,7 +16,9 @@ from omnivec.model.vision import VisualPerceiver
 @pytest.mark.parametrize("patches", [4, 16, 49])
 def test_perceiver_output_count_is_fixed(frames_per_item, patches):
     torch.manual_seed(0)
-    perceiver = VisualPerceiver(PerceiverConfig(num_latents=6, width=16, depth=1, heads=2), in_dim=12, out_dim=20)
+    perceiver = VisualPerceiver(
+        PerceiverConfig(num_latents=6, width=16, depth=1, heads=2), in_dim=12, out_dim=20
+    )
     owner = torch.tensor([b for b, n in enumerate(frames_per_item) for _ in range(n)])
     index = torch.tensor([i for n in frames_per_item for i in range(n)])
     tokens, items = perceiver(torch.randn(len(owner), patches, 12), owner, index)
