@@ -282,3 +282,33 @@ class OmniInput(InputModule):
         path = Path(model_name_or_path) / subfolder
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         return cls(tokenizer=tokenizer, **config)
+
+
+def batch_size_of(features: dict[str, Any]) -> int:
+    return int(features["input_ids"].shape[0])
+
+
+def slice_features(features: dict[str, Any], start: int, end: int) -> dict[str, Any]:
+    """Items ``[start, end)`` of a packed batch, media included (frames and audio chunks are re-based).
+
+    GradCache-style losses use this to run the model on mini-batches of one big batch; the mini-batch
+    results are identical to the corresponding rows of the full batch (items never attend to each other)."""
+    out: dict[str, Any] = {}
+    for key in ("input_ids", "attention_mask", "slot_type", "has_text", "has_vision", "has_audio"):
+        if key in features:
+            out[key] = features[key][start:end]
+    # trim right padding so a mini-batch of short items does not carry the long items' padding
+    if "attention_mask" in out and out["attention_mask"].numel():
+        length = int(out["attention_mask"].sum(dim=1).max())
+        for key in ("input_ids", "attention_mask", "slot_type"):
+            out[key] = out[key][:, :length]
+    for media, owner in (("pixel_values", "frame_owner"), ("audio_values", "audio_owner")):
+        if media not in features:
+            continue
+        keep = (features[owner] >= start) & (features[owner] < end)
+        if keep.any():
+            out[media] = features[media][keep]
+            out[owner] = features[owner][keep] - start
+            if media == "pixel_values":
+                out["frame_index"] = features["frame_index"][keep]
+    return out

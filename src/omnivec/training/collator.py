@@ -1,0 +1,187 @@
+"""SAILCollator: turns a single-source list of pair rows into the views the objective needs.
+
+Dataset-driven pattern matching (§3.3.4) happens here: the source's patterns name the query and target views
+(``omni``, ``text``, ``image``, ``video``, ``audio``, ``vision``...). Each distinct item of the batch is
+decoded once (with seeded random field drop, §3.2.2); each needed ``side/view`` is then packed once, holding
+only the rows whose item has that view's modalities. A row whose query or target cannot be decoded is
+dropped and reported (``skipped``), never silently.
+
+Output (a dict the HF Trainer moves to the device as is)::
+
+    {"source", "patterns", "views": {"query/omni": {"features", "rows"}, ...},
+     "query_groups", "target_groups", ["scores"], ["negatives": {"features", "owner", "groups"}]}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from omnivec.errors import ItemError
+from omnivec.inputs import DecodedItem
+from omnivec.model.prompts import render_segments
+from omnivec.model.views import parse_view
+from omnivec.training.data import TrainingData
+
+logger = logging.getLogger(__name__)
+
+#: Prompt task used for each source meta-task (the paper's Fig. 5 has i2i, q2i and cls prompts).
+DEFAULT_PROMPT_TASKS = {"i2i": "i2i", "q2i": "q2i", "cls": "cls", "general": "cls"}
+
+
+def view_of(item: DecodedItem, view: str) -> DecodedItem | None:
+    """The part of a decoded item that ``view`` allows, or ``None`` when nothing is left."""
+    mods = parse_view(view)
+    images = item.frames[: item.num_images] if "image" in mods else []
+    video = item.frames[item.num_images :] if "video" in mods else []
+    text = item.text if "text" in mods else ""
+    audio = item.audio if "audio" in mods else None
+    if not images and not video and not text and audio is None:
+        return None
+    present = {m for m, ok in (("text", text), ("image", images), ("video", video)) if ok}
+    if audio is not None:
+        present.add("audio")
+    return replace(item, text=text, frames=[*images, *video], audio=audio, num_images=len(images),
+                   modalities=frozenset(present))  # fmt: skip
+
+
+def _stable_seed(*parts: Any) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
+
+
+class SAILCollator:
+    """Collate rows ``{"source": name, "row": i}`` of one source into objective inputs."""
+
+    def __init__(
+        self,
+        model: Any,
+        data: TrainingData,
+        *,
+        prompt_tasks: Mapping[str, str] | None = None,
+        extra_views: Sequence[str] = (),
+        field_drop_prob: float = 0.0,
+        seed: int = 0,
+        max_hard_negatives: int = 0,
+        negatives: dict[str, dict[int, list[str]]] | None = None,
+        patterns: Mapping[str, list[tuple[str, str]]] | None = None,
+    ) -> None:
+        self.model = model
+        self.inp = model.omni_input
+        self.data = data
+        self.prompt_tasks = {**DEFAULT_PROMPT_TASKS, **(prompt_tasks or {})}
+        self.extra_views = tuple(extra_views)  # e.g. ("vision", "text") for mICL / late fusion
+        self.processor = self.inp.make_processor(field_drop_prob=field_drop_prob)
+        self.seed = seed
+        self.max_hard_negatives = max_hard_negatives
+        self.negatives = negatives if negatives is not None else {}
+        self.patterns = dict(patterns or {})
+        self.skipped: list[str] = []
+        self._segments: dict[tuple[str, str], Any] = {}
+
+    def segments(self, task: str, side: str) -> Any:
+        key = (task, side)
+        if key not in self._segments:
+            self._segments[key] = render_segments(self.inp.prompt_config, task, side)
+        return self._segments[key]
+
+    # ------------------------------------------------------------------
+    def _raw(self, kind: str, value: str) -> dict[str, Any]:
+        return self.data.store.item(value) if kind == "item" else {"text": value}
+
+    def _group(self, kind: str, value: str, text_groups: dict[str, int]) -> int:
+        if kind == "item":
+            return self.data.store.group_of(value)
+        return len(self.data.store) + text_groups.setdefault(value, len(text_groups))
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        names = {f["source"] for f in features}
+        if len(names) != 1:
+            raise ValueError(f"a SAIL batch must come from one source (stochastic specialization), got {names}")
+        name = names.pop()
+        source = self.data.source(name)
+        cfg = source.config
+        row_ids = [int(f["row"]) for f in features]
+        rng = np.random.default_rng(_stable_seed(self.seed, name, row_ids))
+        cache: dict[tuple[str, str], DecodedItem | None] = {}
+
+        def decode(kind: str, value: str) -> DecodedItem | None:
+            key = (kind, value)
+            if key not in cache:
+                try:
+                    cache[key] = self.inp.decode(self._raw(kind, value), 0, processor=self.processor, rng=rng)
+                except ItemError as err:
+                    self.skipped.append(f"source {name}: {kind} {value!r}: {err.reason} (field {err.field})")
+                    logger.warning("skipping %s %r of source %s: %s", kind, value, name, err)
+                    cache[key] = None
+            return cache[key]
+
+        kept: list[tuple[int, DecodedItem, DecodedItem]] = []
+        text_groups: dict[str, int] = {}
+        qg, tg, scores = [], [], []
+        for r in row_ids:
+            row = source.rows[r]
+            qv, tv = row[f"query_{cfg.query}"], row[f"target_{cfg.target}"]
+            q, t = decode(cfg.query, qv), decode(cfg.target, tv)
+            if q is None or t is None:
+                continue
+            kept.append((r, q, t))
+            qg.append(self._group(cfg.query, qv, text_groups))
+            tg.append(self._group(cfg.target, tv, text_groups))
+            if cfg.graded:
+                scores.append(float(row["score"]))
+        patterns = [tuple(p) for p in self.patterns.get(name, cfg.patterns)]
+        task = self.prompt_tasks[cfg.task]
+        needed = {("query", q) for q, _ in patterns} | {("target", t) for _, t in patterns}
+        needed |= {(side, v) for side in ("query", "target") for v in self.extra_views}
+        views: dict[str, dict[str, Any]] = {}
+        for side, view in sorted(needed):
+            items, rows = [], []
+            for b, (_, q, t) in enumerate(kept):
+                part = view_of(q if side == "query" else t, view)
+                if part is not None:
+                    items.append(part)
+                    rows.append(b)
+            if items:
+                views[f"{side}/{view}"] = {
+                    "features": self.inp.pack(items, self.segments(task, side)),
+                    "rows": torch.tensor(rows, dtype=torch.long),
+                }
+        batch: dict[str, Any] = {
+            "source": name,
+            "patterns": patterns,
+            "views": views,
+            "query_groups": torch.tensor(qg, dtype=torch.long),
+            "target_groups": torch.tensor(tg, dtype=torch.long),
+        }
+        if cfg.graded:
+            batch["scores"] = torch.tensor(scores, dtype=torch.float32)
+        if self.max_hard_negatives and cfg.target == "item":
+            self._add_negatives(batch, name, kept, decode, patterns[0][1], task)
+        return batch
+
+    def _add_negatives(self, batch, name, kept, decode, target_view, task) -> None:
+        mined = self.negatives.get(name, {})
+        source = self.data.source(name)
+        items, owner, groups = [], [], []
+        for b, (r, _, _) in enumerate(kept):
+            ids = mined.get(r, source.rows[r].get("negatives") or [])
+            for neg_id in ids[: self.max_hard_negatives]:
+                d = decode("item", neg_id)
+                part = view_of(d, target_view) if d is not None else None
+                if part is None:
+                    continue
+                items.append(part)
+                owner.append(b)
+                groups.append(self.data.store.group_of(neg_id))
+        if items:
+            batch["negatives"] = {
+                "features": self.inp.pack(items, self.segments(task, "target")),
+                "owner": torch.tensor(owner, dtype=torch.long),
+                "groups": torch.tensor(groups, dtype=torch.long),
+            }
