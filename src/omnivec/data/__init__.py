@@ -1,0 +1,1 @@
+"""The dataset format and the data-side SAIL mechanisms (mining, balancing, stochastic specialization)."""

@@ -1,0 +1,1 @@
+"""SAIL training: losses, the pattern-matched objective, the collator, recipes and the stage runner."""
