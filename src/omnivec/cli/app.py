@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from omnivec.cli import embed, model, quickstart, world
+from omnivec.cli import embed, model, quickstart, train, world
 
 app = typer.Typer(
     name="omnivec",
@@ -19,6 +19,9 @@ app.add_typer(model.app, name="model", help="Build and inspect models.")
 app.add_typer(world.app, name="world", help="Generate and check the built-in omni-modal world.")
 app.command("embed")(embed.embed)
 app.command("quickstart")(quickstart.quickstart)
+app.command("train")(train.train)
+app.command("mine")(train.mine)
+app.command("balance")(train.balance)
 
 
 def main() -> None:

@@ -102,7 +102,9 @@ class SAILCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         names = {f["source"] for f in features}
         if len(names) != 1:
-            raise ValueError(f"a SAIL batch must come from one source (stochastic specialization), got {names}")
+            raise ValueError(
+                f"a SAIL batch must come from one source (stochastic specialization), got {names}"
+            )
         name = names.pop()
         source = self.data.source(name)
         cfg = source.config

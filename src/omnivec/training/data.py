@@ -70,7 +70,9 @@ class ItemStore:
         group_names: dict[str, int] = {}
         self.group = [group_names.setdefault(str(g if g is not None else i), len(group_names))
                       for g, i in zip(groups, ids, strict=True)]  # fmt: skip
-        self.splits = table.column("split").to_pylist() if "split" in table.column_names else [None] * len(ids)
+        self.splits = (
+            table.column("split").to_pylist() if "split" in table.column_names else [None] * len(ids)
+        )
         self._rows: list[dict[str, Any]] = []
         for i in range(len(ids)):
             row: dict[str, Any] = {}
@@ -112,7 +114,9 @@ def _check_rows(table: pa.Table, path: Path, store: ItemStore, cfg: SourceConfig
     for side in ("query", "target"):
         want = f"{side}_{getattr(cfg, side)}"
         if want not in names:
-            raise DataFormatError(f"{path}: missing column {want!r} (source config says {side} is {getattr(cfg, side)})")
+            raise DataFormatError(
+                f"{path}: missing column {want!r} (source config says {side} is {getattr(cfg, side)})"
+            )
     if cfg.graded and "score" not in names:
         raise DataFormatError(f"{path}: missing column 'score' (source {cfg.name!r} is graded)")
     rows = table.to_pylist()
@@ -128,7 +132,9 @@ def _check_rows(table: pa.Table, path: Path, store: ItemStore, cfg: SourceConfig
             if neg not in store:
                 raise DataFormatError(f"{path}: row {n}, column 'negatives': unknown item_id {neg!r}")
         if cfg.graded and not (row.get("score") is not None and 0.0 <= float(row["score"]) <= 1.0):
-            raise DataFormatError(f"{path}: row {n}, column 'score' must be in [0, 1], got {row.get('score')!r}")
+            raise DataFormatError(
+                f"{path}: row {n}, column 'score' must be in [0, 1], got {row.get('score')!r}"
+            )
     return rows
 
 

@@ -48,7 +48,11 @@ def _replay_rng(state: tuple[Tensor, list[Tensor]] | None) -> Iterator[None]:
 
 
 def _rng_state() -> tuple[Tensor, list[Tensor]]:
-    cuda = [torch.cuda.get_rng_state(d) for d in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    cuda = (
+        [torch.cuda.get_rng_state(d) for d in range(torch.cuda.device_count())]
+        if torch.cuda.is_available()
+        else []
+    )
     return torch.get_rng_state(), cuda
 
 
@@ -102,7 +106,9 @@ class SAILObjective(nn.Module):
             return self.compute(batch, dict(zip(keys, embs[: len(keys)], strict=True)), embs[len(keys) :])
         return self._cached(batch, keys, feats)
 
-    def _cached(self, batch: dict[str, Any], keys: list[str], feats: list[dict[str, Any]]) -> dict[str, Tensor]:
+    def _cached(
+        self, batch: dict[str, Any], keys: list[str], feats: list[dict[str, Any]]
+    ) -> dict[str, Tensor]:
         chunks = [self._chunks(f) for f in feats]
         states: list[list[tuple[Tensor, list[Tensor]]]] = []
         reps: list[Tensor] = []
@@ -137,7 +143,9 @@ class SAILObjective(nn.Module):
         return result
 
     # ----------------------------------------------------------------- loss
-    def compute(self, batch: dict[str, Any], embs: dict[str, Tensor], negs: list[Tensor]) -> dict[str, Tensor]:
+    def compute(
+        self, batch: dict[str, Any], embs: dict[str, Tensor], negs: list[Tensor]
+    ) -> dict[str, Tensor]:
         """The loss from already-computed view embeddings (``embs[side/view]``) and negative embeddings."""
         source = batch["source"]
         views = batch["views"]

@@ -1,0 +1,140 @@
+"""Adaptive multi-source balancing (§3.1.3) with a real (early) model: the embedding side.
+
+Each training source and each validation set is embedded per modality — ``fusion`` (omni view), ``vision``,
+``text``, ``audio`` — from a seeded sample of its inputs (queries and targets). The math (k-means per modality,
+centroid cosine C, Sinkhorn on 1−C, S = Σ P⊙C, fusion first, mean over validation sets, softmax) lives in
+:func:`omnivec.data.balancing.source_weights`.
+
+Validation sets: the data folder's evaluation tasks, using only their *query inputs and targets as inputs*
+(never their relevance labels) — the "benchmark validation sets whose distribution resembles the downstream
+tasks" of the paper. A folder without tasks can name sources to play that role.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnivec.data.balancing import BalanceResult, source_weights
+from omnivec.training.data import TrainingData, read_table
+from omnivec.utils.io import write_json
+
+VIEWS = {"fusion": None, "vision": "vision", "text": "text", "audio": "audio"}
+
+
+def _embed_modalities(model: Any, inputs: list[dict], task: str, batch_size: int) -> dict[str, np.ndarray]:
+    from omnivec.inputs import parse_item
+    from omnivec.model.views import item_modalities, parse_view
+
+    out: dict[str, np.ndarray] = {}
+    for modality, view in VIEWS.items():
+        allowed = parse_view(view)
+        subset = [x for x in inputs if item_modalities(parse_item(x, 0)) & allowed]
+        if not subset:
+            continue
+        res = model.encode_items(subset, task=task, side="target", view=view, batch_size=batch_size,
+                                 show_progress_bar=False, skip_errors=True)  # fmt: skip
+        if len(res.indices):
+            out[modality] = res.embeddings
+    return out
+
+
+def _sample(values: list, n: int, rng: np.random.Generator) -> list:
+    if len(values) <= n:
+        return values
+    return [values[i] for i in sorted(rng.choice(len(values), size=n, replace=False))]
+
+
+def source_inputs(data: TrainingData, name: str) -> list[dict]:
+    src = data.source(name)
+    cfg = src.config
+    out = []
+    for row in src.rows:
+        for side in ("query", "target"):
+            kind = getattr(cfg, side)
+            value = row[f"{side}_{kind}"]
+            out.append(data.store.item(value) if kind == "item" else {"text": value})
+    return out
+
+
+def task_inputs(data: TrainingData, task_path: Path) -> list[dict]:
+    rows = read_table(task_path).to_pylist()
+    out: list[dict] = []
+    for row in rows:
+        if row.get("query_item") and row["query_item"] in data.store:
+            out.append(data.store.item(row["query_item"]))
+        elif row.get("query_text"):
+            out.append({"text": row["query_text"]})
+        if row.get("target_item") and row["target_item"] in data.store:
+            out.append(data.store.item(row["target_item"]))
+    return out
+
+
+def balance_sources(
+    model: Any,
+    data: TrainingData,
+    *,
+    sources: list[str] | None = None,
+    validation: list[str] | None = None,
+    per_set: int = 256,
+    k: int = 8,
+    temperature: float = 0.05,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> BalanceResult:
+    """Weights for ``sources`` (default: all) from their alignment with the validation sets (default: the
+    folder's tasks of type i2i/q2i/cls; or the sources named in ``validation``)."""
+    rng = np.random.default_rng(seed)
+    names = sources or data.source_names
+    train = {n: _embed_modalities(model, _sample(source_inputs(data, n), per_set, rng), "i2i", batch_size)
+             for n in names}  # fmt: skip
+    val: dict[str, dict[str, np.ndarray]] = {}
+    if validation:
+        for n in validation:
+            val[f"source:{n}"] = _embed_modalities(
+                model, _sample(source_inputs(data, n), per_set, rng), "i2i", batch_size
+            )
+    else:
+        tasks = sorted((data.root / "tasks").glob("*.json"))
+        import json
+
+        for cfg_path in tasks:
+            cfg = json.loads(cfg_path.read_text())
+            if cfg.get("type") not in ("i2i", "q2i", "cls"):
+                continue
+            inputs = _sample(task_inputs(data, cfg_path.parent / cfg["file"]), per_set, rng)
+            if inputs:
+                val[cfg["name"]] = _embed_modalities(model, inputs, "i2i", batch_size)
+    if not val:
+        from omnivec.errors import ConfigError
+
+        raise ConfigError(f"{data.root}: no evaluation tasks to balance against; pass validation sources")
+    _center(train, val)
+    return source_weights(train, val, k=k, temperature=temperature, seed=seed)
+
+
+def _center(*groups: dict[str, dict[str, np.ndarray]]) -> None:
+    """Subtract each modality's mean over every set (our choice): embedding spaces are anisotropic (all
+    cosines near 1 before training), which would make every centroid look alike and the weights uniform."""
+    by_mod: dict[str, list[np.ndarray]] = {}
+    for group in groups:
+        for sets in group.values():
+            for mod, x in sets.items():
+                by_mod.setdefault(mod, []).append(x)
+    means = {mod: np.concatenate(xs).mean(axis=0, keepdims=True) for mod, xs in by_mod.items()}
+    for group in groups:
+        for sets in group.values():
+            for mod in sets:
+                sets[mod] = sets[mod] - means[mod]
+
+
+def save_balance(result: BalanceResult, path: str | Path) -> None:
+    write_json(path, {
+        "weights": result.weights,
+        "mean_scores": dict(zip(result.train_names, map(float, result.mean_scores), strict=True)),
+        "validation_sets": result.val_names,
+        "scores": [[None if np.isnan(v) else float(v) for v in row] for row in result.scores],
+        "table": result.table(),
+    })  # fmt: skip

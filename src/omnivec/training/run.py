@@ -1,0 +1,395 @@
+"""The stage runner behind ``omnivec train RECIPE.yaml``.
+
+Each stage is one run of :class:`SAILTrainer` (the sentence-transformers trainer, HF Trainer underneath) with
+its sources, sampling weights (stochastic specialization), losses, learning-rate schedule (warm-up then cosine
+down to a floor) and, in Stage III, mined hard negatives. Checkpoints are written every ``save_steps`` inside
+the stage folder; a killed run restarted with the same recipe skips finished stages and resumes the current one
+from its last checkpoint (model, optimizer, scheduler, loss temperatures, and the same data order: the sampler
+is a pure function of (seed, epoch) and the trainer skips the batches already seen).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import TrainerCallback
+
+from omnivec.errors import ConfigError
+from omnivec.training.data import TrainingData
+from omnivec.training.recipe import LOSS_TERMS, Recipe, StageSpec
+from omnivec.utils.io import atomic_dir, write_json
+
+logger = logging.getLogger(__name__)
+LOSS_STATE = "omnivec_loss.safetensors"
+
+
+# ------------------------------------------------------------------ validation
+def stage_sources(stage: StageSpec, data: TrainingData) -> list[str]:
+    return list(data.source_names) if stage.sources == "all" else list(stage.sources)
+
+
+def validate_recipe(recipe: Recipe, data: TrainingData, prompt_tasks: list[str] | None = None) -> None:
+    """Fail before training, naming the key, on anything the run would trip over later."""
+    known = set(data.source_names)
+    for key in recipe.losses.temperatures:
+        if key not in known:
+            raise ConfigError(f"losses.temperatures.{key}: unknown source; data has {sorted(known)}")
+    for i, stage in enumerate(recipe.stages):
+        names = stage_sources(stage, data)
+        for j, name in enumerate(names):
+            if name not in known:
+                raise ConfigError(
+                    f"stages[{i}].sources[{j}]: unknown source {name!r}; data has {sorted(known)}"
+                )
+        bs = stage.batch_size or recipe.batch_size
+        for name in names:
+            n = len(data.source(name).rows)  # also validates columns and item references
+            if n < bs:
+                raise ConfigError(
+                    f"stages[{i}] ({stage.name}): source {name!r} has {n} pairs, fewer than batch_size {bs}"
+                )
+        if isinstance(stage.weights, dict):
+            extra, missing = set(stage.weights) - set(names), set(names) - set(stage.weights)
+            if extra or missing:
+                raise ConfigError(f"stages[{i}].weights: unknown {sorted(extra)}, missing {sorted(missing)}")
+            if any(w < 0 for w in stage.weights.values()) or sum(stage.weights.values()) <= 0:
+                raise ConfigError(f"stages[{i}].weights: must be >= 0 and not all zero")
+        if stage.weights == "balanced" and recipe.balance is None:
+            raise ConfigError(
+                f"stages[{i}].weights: 'balanced' needs the recipe's 'balance' (run `omnivec balance`)"
+            )
+        for key in stage.losses or {}:
+            if key not in LOSS_TERMS:
+                raise ConfigError(f"stages[{i}].losses.{key}: unknown loss term; terms are {LOSS_TERMS}")
+        if stage.hard_negatives:
+            for name in names:
+                if data.source(name).config.target != "item":
+                    raise ConfigError(f"stages[{i}].hard_negatives: source {name!r} has text targets; "
+                                      "list only item-target sources in a hard-negative stage")  # fmt: skip
+        for src, pats in (stage.patterns or {}).items():
+            if src not in names:
+                raise ConfigError(f"stages[{i}].patterns.{src}: source not in this stage")
+            from omnivec.model.views import parse_view
+
+            for q, t in pats:
+                parse_view(q), parse_view(t)
+    if prompt_tasks is not None:
+        for meta, task in recipe.prompt_tasks.items():
+            if task not in prompt_tasks:
+                raise ConfigError(
+                    f"prompt_tasks.{meta}: the model has no prompt task {task!r} ({prompt_tasks})"
+                )
+    if recipe.mini_batch_size and recipe.mini_batch_size >= recipe.batch_size:
+        logger.info("mini_batch_size >= batch_size: GradCache has nothing to save")
+
+
+def stage_weights(stage: StageSpec, recipe: Recipe, data: TrainingData) -> dict[str, float]:
+    names = stage_sources(stage, data)
+    if isinstance(stage.weights, dict):
+        raw = dict(stage.weights)
+    elif stage.weights == "uniform":
+        raw = dict.fromkeys(names, 1.0)
+    elif stage.weights == "size":
+        raw = {n: float(len(data.source(n).rows)) for n in names}
+    else:  # balanced
+        bal = recipe.balance
+        table = json.loads(Path(bal).read_text())["weights"] if isinstance(bal, str) else dict(bal or {})
+        missing = [n for n in names if n not in table]
+        if missing:
+            raise ConfigError(f"balance: no weight for sources {missing}")
+        raw = {n: float(table[n]) for n in names}
+    total = sum(raw.values())
+    return {n: raw[n] / total for n in names}
+
+
+# --------------------------------------------------------------------- pieces
+class SamplerFactory:
+    """A picklable ``multi_dataset_batch_sampler`` (the trainer pickles its arguments into checkpoints)."""
+
+    def __init__(self, weights: dict[str, float], names: list[str], seed: int) -> None:
+        self.weights, self.names, self.seed = weights, names, seed
+
+    def __call__(self, dataset: Any, batch_samplers: Any, generator: Any = None, seed: int | None = 0) -> Any:
+        from omnivec.data.samplers import StochasticSpecializationBatchSampler
+
+        return StochasticSpecializationBatchSampler(
+            dataset, batch_samplers, generator=generator, seed=self.seed, weights=self.weights,
+            source_names=self.names,
+        )  # fmt: skip
+
+
+def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec) -> Any:
+    from omnivec.training.losses.cosent import CoSENTLoss
+    from omnivec.training.losses.late_fusion import LateFusionLoss
+    from omnivec.training.losses.micl import MICLLoss
+    from omnivec.training.losses.nce_mrl import NCEMRLLoss
+    from omnivec.training.losses.total import SAILLoss
+    from omnivec.training.objective import SAILObjective
+
+    spec = recipe.losses
+    temps = {n: spec.temperatures.get(n, spec.temperature) for n in data.source_names}
+    weights = {**spec.weights, **(stage.losses or {})}
+    loss = SAILLoss(
+        NCEMRLLoss(model.matryoshka_dims, temps, default_temperature=spec.temperature,
+                   learnable_temperature=spec.learnable_temperature),
+        CoSENTLoss(scale=spec.cosent_scale),
+        MICLLoss(temperature=spec.micl_temperature),
+        LateFusionLoss(model.dimension, temperature=spec.late_fusion_temperature),
+        weights=weights,
+    )  # fmt: skip
+    return SAILObjective(model, loss, mini_batch_size=recipe.mini_batch_size,
+                         pattern_reduction=spec.pattern_reduction)  # fmt: skip
+
+
+def _sail_trainer_class() -> type:
+    from sentence_transformers import SentenceTransformerTrainer
+
+    class SAILTrainer(SentenceTransformerTrainer):
+        """The sentence-transformers trainer with the SAIL objective: the collated batch goes to the
+        objective whole (views, patterns, negatives), its components are logged, its scalar is returned."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
+            objective = self.loss
+            if model == self.model_wrapped and objective.model is not model:
+                objective.model = model
+            out = objective(inputs)
+            sums = self.__dict__.setdefault("_omnivec_components", {})
+            for key, value in out.items():
+                if key != "loss":  # averaged over the steps where the term occurred, not over all steps
+                    total, count = sums.get(key, (0.0, 0))
+                    sums[key] = (total + float(value.detach()), count + 1)
+            return (out["loss"], {}) if return_outputs else out["loss"]
+
+        def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+            sums = self.__dict__.pop("_omnivec_components", {})
+            if "loss" in logs:
+                logs.update({k: round(total / count, 4) for k, (total, count) in sums.items()})
+            else:
+                self.__dict__["_omnivec_components"] = sums
+            super().log(logs, *args, **kwargs)
+
+    return SAILTrainer
+
+
+class RunLogger(TrainerCallback):
+    """Appends every log to ``train_log.jsonl`` with samples/s, peak memory and all source temperatures."""
+
+    def __init__(self, path: Path, stage: str, batch_size: int, objective: Any) -> None:
+        self.path, self.stage, self.batch_size, self.objective = path, stage, batch_size, objective
+        self._t, self._step = time.perf_counter(), 0
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[override]
+        now = time.perf_counter()
+        steps = state.global_step - self._step
+        record = {"stage": self.stage, "step": state.global_step, **(logs or {})}
+        if steps > 0:
+            record["samples_per_s"] = round(steps * self.batch_size / max(now - self._t, 1e-9), 2)
+        record["peak_memory_mib"] = round(peak_memory_mib(), 1)
+        nce = self.objective.loss.nce_mrl
+        with torch.no_grad():
+            record["temperatures"] = {s: round(nce.temperature(s).item(), 5) for s in nce.sources}
+        self._t, self._step = now, state.global_step
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(record, default=float) + "\n")
+
+
+class LossState(TrainerCallback):
+    """Saves the objective's own parameters (temperatures, late-fusion gate) with each checkpoint and
+    averages their gradients across processes (they live outside the DDP-wrapped model)."""
+
+    def __init__(self, objective: Any) -> None:
+        self.objective = objective
+
+    def on_save(self, args, state, control, **kwargs):  # type: ignore[override]
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if ckpt.is_dir():
+            save_file(
+                {k: v.detach().contiguous() for k, v in self.objective.loss.state_dict().items()},
+                ckpt / LOSS_STATE,
+            )
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):  # type: ignore[override]
+        from omnivec.training.distributed import average_gradients, is_distributed
+
+        if is_distributed():
+            average_gradients(self.objective.loss.parameters())
+
+
+class NegativeRefresh(TrainerCallback):
+    """Re-mines hard negatives every ``every`` steps (dynamic mining, §3.1.2)."""
+
+    def __init__(self, every: int, remine: Callable[[], None]) -> None:
+        self.every, self.remine = every, remine
+
+    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[override]
+        if state.global_step and state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            self.remine()
+
+
+def peak_memory_mib() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_record(recipe: Recipe) -> dict[str, Any]:
+    import sentence_transformers
+    import transformers
+
+    import omnivec
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                                cwd=Path(__file__).parent).stdout.strip() or None  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "recipe": recipe.model_dump(mode="json"),
+        "seed": recipe.seed,
+        "versions": {
+            "omnivec": omnivec.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "sentence_transformers": sentence_transformers.__version__,
+            "python": platform.python_version(),
+        },  # fmt: skip
+        "git_commit": commit,
+    }
+
+
+# ---------------------------------------------------------------------- runner
+@dataclass
+class StageResult:
+    name: str
+    steps: int
+    seconds: float
+    mining: list[dict] = field(default_factory=list)
+    skipped_items: int = 0
+
+
+def _latest_checkpoint(stage_dir: Path) -> str | None:
+    ckpts = sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    ckpts = [c for c in ckpts if (c / "trainer_state.json").is_file()]
+    return str(ckpts[-1]) if ckpts else None
+
+
+def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec, index: int, run_dir: Path,
+                *, progress: bool = True) -> StageResult:  # fmt: skip
+    from datasets import Dataset, DatasetDict
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    from omnivec.training.collator import SAILCollator
+    from omnivec.training.hard_negatives import mine_source
+
+    stage_dir = run_dir / f"stage{index + 1}-{stage.name}"
+    names = stage_sources(stage, data)
+    weights = stage_weights(stage, recipe, data)
+    bs = stage.batch_size or recipe.batch_size
+    objective = build_objective(model, recipe, data, stage)
+    negatives: dict[str, dict[int, list[str]]] = {}
+    mining_log: list[dict] = []
+
+    def remine() -> None:
+        was_training = model.training
+        model.eval()
+        for name in names:
+            res = mine_source(model, data, name, k=stage.hard_negatives.k, max_queries=stage.hard_negatives.max_queries,
+                              prompt_task=recipe.prompt_tasks.get(data.source(name).config.task), seed=recipe.seed)  # fmt: skip
+            negatives[name] = res.negatives
+            mining_log.append(res.summary())
+        model.train(was_training)
+
+    if stage.hard_negatives:
+        remine()
+    uses_views = any(
+        ({**recipe.losses.weights, **(stage.losses or {})}).get(t, 0) > 0 for t in ("micl", "late_fusion")
+    )
+    collator = SAILCollator(
+        model, data, prompt_tasks=recipe.prompt_tasks, extra_views=("vision", "text") if uses_views else (),
+        field_drop_prob=recipe.field_drop_prob, seed=recipe.seed + index,
+        max_hard_negatives=stage.hard_negatives.k if stage.hard_negatives else 0,
+        negatives=negatives, patterns=stage.patterns,
+    )  # fmt: skip
+    collator.valid_label_columns = []
+    datasets = DatasetDict({n: Dataset.from_dict({"source": [n] * len(data.source(n).rows),
+                                                  "row": list(range(len(data.source(n).rows)))}) for n in names})  # fmt: skip
+    if stage.steps is not None:
+        max_steps = stage.steps
+    else:
+        max_steps = max(1, math.ceil(stage.epochs * sum(len(d) for d in datasets.values()) / bs))
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(stage_dir), per_device_train_batch_size=bs, max_steps=max_steps, learning_rate=stage.lr,
+        warmup_steps=int(stage.warmup_ratio * max_steps), lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": stage.min_lr_ratio}, weight_decay=stage.weight_decay,
+        logging_steps=recipe.logging_steps, save_steps=recipe.save_steps, save_total_limit=1, seed=recipe.seed + index,
+        report_to=[], dataloader_drop_last=True, remove_unused_columns=False, disable_tqdm=not progress,
+        multi_dataset_batch_sampler=SamplerFactory(weights, names, recipe.seed + index), use_cpu=not torch.cuda.is_available(),
+        max_grad_norm=1.0,
+    )  # fmt: skip
+    callbacks = [RunLogger(run_dir / "train_log.jsonl", stage.name, bs, objective), LossState(objective)]
+    if stage.hard_negatives and stage.hard_negatives.refresh_every:
+        callbacks.append(NegativeRefresh(stage.hard_negatives.refresh_every, remine))
+    trainer = _sail_trainer_class()(model=model, args=args, train_dataset=datasets, loss=objective,
+                                    data_collator=collator, callbacks=callbacks)  # fmt: skip
+    resume = _latest_checkpoint(stage_dir)
+    if resume and (Path(resume) / LOSS_STATE).is_file():
+        objective.loss.load_state_dict(load_file(str(Path(resume) / LOSS_STATE)))
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume)
+    return StageResult(stage.name, max_steps, time.perf_counter() - t0, mining_log, len(collator.skipped))
+
+
+def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str], None] = print) -> Path:
+    """Run every stage of ``recipe``; returns the folder of the final model (``OUTPUT_DIR/model``)."""
+    import omnivec
+
+    data = TrainingData(recipe.data)
+    run_dir = Path(recipe.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(recipe.seed)
+    np.random.seed(recipe.seed)
+    model = (
+        omnivec.load(recipe.model.init)
+        if recipe.model.init
+        else omnivec.build(recipe.model.arch, seed=recipe.seed)
+    )
+    validate_recipe(recipe, data, prompt_tasks=model.omni_input.prompt_config.tasks)
+    write_json(run_dir / "run.json", run_record(recipe))
+    results = []
+    for i, stage in enumerate(recipe.stages):
+        final = run_dir / f"stage{i + 1}-{stage.name}" / "final"
+        if (final / "modules.json").is_file():
+            echo(f"stage {i + 1} ({stage.name}): already done, loading {final}")
+            model = omnivec.load(final)
+            continue
+        echo(f"stage {i + 1} ({stage.name}): sources {stage_sources(stage, data)}")
+        result = train_stage(model, recipe, data, stage, i, run_dir, progress=progress)
+        for m in result.mining:
+            echo(
+                f"  mined {m['source']}: λ*={m['lambda_star']} (F1 {m['f1']}), {m['mean_negatives']} negatives/query"
+            )
+        if result.skipped_items:
+            echo(f"  skipped {result.skipped_items} undecodable item(s); see the log")
+        with atomic_dir(final) as tmp:
+            model.save(str(tmp))
+        results.append(result.__dict__)
+        echo(f"  done: {result.steps} steps in {result.seconds:.0f}s")
+    out = run_dir / "model"
+    with atomic_dir(out) as tmp:
+        model.save(str(tmp))
+    write_json(run_dir / "stages.json", results)
+    return out
