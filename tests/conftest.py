@@ -25,3 +25,12 @@ def qwen_tiny_model():
     model = omnivec.build("sail-qwen-tiny", seed=0)
     model.eval()
     return model
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    from omnivec.world import make_world
+
+    path = tmp_path_factory.mktemp("world") / "tiny"
+    make_world(path, size="tiny", seed=0, progress=False)
+    return path
