@@ -20,7 +20,36 @@ import numpy as np
 
 def _texts(n: int, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
-    words = ["beach", "sunset", "guitar", "cooking", "pasta", "travel", "city", "night", "mountain", "hiking", "dog", "cat", "music", "live", "dance", "tutorial", "review", "unboxing", "game", "football", "goal", "recipe", "cake", "street", "food", "vlog", "morning", "routine"]
+    words = [
+        "beach",
+        "sunset",
+        "guitar",
+        "cooking",
+        "pasta",
+        "travel",
+        "city",
+        "night",
+        "mountain",
+        "hiking",
+        "dog",
+        "cat",
+        "music",
+        "live",
+        "dance",
+        "tutorial",
+        "review",
+        "unboxing",
+        "game",
+        "football",
+        "goal",
+        "recipe",
+        "cake",
+        "street",
+        "food",
+        "vlog",
+        "morning",
+        "routine",
+    ]
     return [" ".join(rng.choice(words, size=rng.integers(6, 20))) for _ in range(n)]
 
 

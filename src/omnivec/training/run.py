@@ -266,7 +266,7 @@ def run_record(recipe: Recipe) -> dict[str, Any]:
             "transformers": transformers.__version__,
             "sentence_transformers": sentence_transformers.__version__,
             "python": platform.python_version(),
-        },  # fmt: skip
+        },
         "git_commit": commit,
     }
 
