@@ -102,6 +102,14 @@ class OmniInput(InputModule):
         self._mean = torch.tensor(self.image_mean).view(1, 3, 1, 1)
         self._std = torch.tensor(self.image_std).view(1, 3, 1, 1)
 
+    def set_instruction(self, instruction: str) -> None:
+        """Use one instruction for every task and side (saved with the model)."""
+        cfg = self.prompt_config.model_copy(deep=True)
+        cfg.instructions = dict.fromkeys(cfg.instructions, instruction)
+        self.prompt_config = PromptConfig.model_validate(cfg.model_dump())
+        self.prompts = self.prompt_config.model_dump(mode="json")
+        self._literal_cache.clear()
+
     # ---------------------------------------------------------------- set-up
     @property
     def modalities(self) -> list[Any]:
@@ -192,8 +200,13 @@ class OmniInput(InputModule):
             decoded.append(item)
         return self.pack(decoded, render_segments(self.prompt_config, task, side, instruction=prompt))
 
-    def pack(self, items: Sequence[DecodedItem], segments: Sequence[Segment]) -> dict[str, Any]:
-        """Tokenise and batch already-decoded items around the given prompt segments."""
+    def pack(
+        self, items: Sequence[DecodedItem], segments: Sequence[Segment] | Sequence[Sequence[Segment]]
+    ) -> dict[str, Any]:
+        """Tokenise and batch already-decoded items around the given prompt segments (one list for every
+        item, or one list per item when items of a batch use different prompts)."""
+        per_item = bool(segments) and not isinstance(segments[0], Segment)
+        item_segments = list(segments) if per_item else [segments] * len(items)
         texts = [it.text for it in items]
         text_ids = self.tokenizer(
             texts, add_special_tokens=False, truncation=True, max_length=self.max_text_tokens
@@ -207,9 +220,9 @@ class OmniInput(InputModule):
         chunk_owner: list[int] = []
         window = round(self.window_seconds * self.sampling_rate)
         min_tail = round(self.min_tail_seconds * self.sampling_rate)
-        for b, (item, tids) in enumerate(zip(items, text_ids, strict=True)):
+        for b, (item, tids, segs) in enumerate(zip(items, text_ids, item_segments, strict=True)):
             ids, st = list(self._head), [SLOT_TOKEN] * len(self._head)
-            for seg in segments:
+            for seg in segs:
                 if seg.kind == "literal":
                     lit = self._literal_ids(seg.text)
                     ids += lit

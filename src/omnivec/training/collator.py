@@ -70,6 +70,7 @@ class SAILCollator:
         max_hard_negatives: int = 0,
         negatives: dict[str, dict[int, list[str]]] | None = None,
         patterns: Mapping[str, list[tuple[str, str]]] | None = None,
+        mixed_name: str | None = None,
     ) -> None:
         self.model = model
         self.inp = model.omni_input
@@ -81,6 +82,9 @@ class SAILCollator:
         self.max_hard_negatives = max_hard_negatives
         self.negatives = negatives if negatives is not None else {}
         self.patterns = dict(patterns or {})
+        #: set for the "no stochastic specialization" mode: rows of several sources share a batch, each keeps
+        #: its own query/target kinds and prompt task; one temperature (this name); omni→omni; no CoSENT.
+        self.mixed_name = mixed_name
         self.skipped: list[str] = []
         self._segments: dict[tuple[str, str], Any] = {}
 
@@ -100,58 +104,64 @@ class SAILCollator:
         return len(self.data.store) + text_groups.setdefault(value, len(text_groups))
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        names = {f["source"] for f in features}
-        if len(names) != 1:
+        names = [f["source"] for f in features]
+        if len(set(names)) != 1 and self.mixed_name is None:
             raise ValueError(
-                f"a SAIL batch must come from one source (stochastic specialization), got {names}"
+                f"a SAIL batch must come from one source (stochastic specialization), got {set(names)}"
             )
-        name = names.pop()
-        source = self.data.source(name)
-        cfg = source.config
         row_ids = [int(f["row"]) for f in features]
-        rng = np.random.default_rng(_stable_seed(self.seed, name, row_ids))
+        rng = np.random.default_rng(_stable_seed(self.seed, names, row_ids))
         cache: dict[tuple[str, str], DecodedItem | None] = {}
 
-        def decode(kind: str, value: str) -> DecodedItem | None:
+        def decode(kind: str, value: str, source: str) -> DecodedItem | None:
             key = (kind, value)
             if key not in cache:
                 try:
                     cache[key] = self.inp.decode(self._raw(kind, value), 0, processor=self.processor, rng=rng)
                 except ItemError as err:
-                    self.skipped.append(f"source {name}: {kind} {value!r}: {err.reason} (field {err.field})")
-                    logger.warning("skipping %s %r of source %s: %s", kind, value, name, err)
+                    self.skipped.append(
+                        f"source {source}: {kind} {value!r}: {err.reason} (field {err.field})"
+                    )
+                    logger.warning("skipping %s %r of source %s: %s", kind, value, source, err)
                     cache[key] = None
             return cache[key]
 
-        kept: list[tuple[int, DecodedItem, DecodedItem]] = []
+        kept: list[tuple[str, int, DecodedItem, DecodedItem]] = []
         text_groups: dict[str, int] = {}
         qg, tg, scores = [], [], []
-        for r in row_ids:
+        for src, r in zip(names, row_ids, strict=True):
+            source = self.data.source(src)
+            cfg = source.config
             row = source.rows[r]
             qv, tv = row[f"query_{cfg.query}"], row[f"target_{cfg.target}"]
-            q, t = decode(cfg.query, qv), decode(cfg.target, tv)
+            q, t = decode(cfg.query, qv, src), decode(cfg.target, tv, src)
             if q is None or t is None:
                 continue
-            kept.append((r, q, t))
+            kept.append((src, r, q, t))
             qg.append(self._group(cfg.query, qv, text_groups))
             tg.append(self._group(cfg.target, tv, text_groups))
             if cfg.graded:
                 scores.append(float(row["score"]))
-        patterns = [tuple(p) for p in self.patterns.get(name, cfg.patterns)]
-        task = self.prompt_tasks[cfg.task]
+        name = self.mixed_name or names[0]
+        cfg = self.data.source(names[0]).config
+        if self.mixed_name is None:
+            patterns = [tuple(p) for p in self.patterns.get(name, cfg.patterns)]
+        else:
+            patterns = [("omni", "omni")]
         needed = {("query", q) for q, _ in patterns} | {("target", t) for _, t in patterns}
         needed |= {(side, v) for side in ("query", "target") for v in self.extra_views}
         views: dict[str, dict[str, Any]] = {}
         for side, view in sorted(needed):
-            items, rows = [], []
-            for b, (_, q, t) in enumerate(kept):
+            items, rows, segs = [], [], []
+            for b, (src, _, q, t) in enumerate(kept):
                 part = view_of(q if side == "query" else t, view)
                 if part is not None:
                     items.append(part)
                     rows.append(b)
+                    segs.append(self.segments(self.prompt_tasks[self.data.source(src).config.task], side))
             if items:
                 views[f"{side}/{view}"] = {
-                    "features": self.inp.pack(items, self.segments(task, side)),
+                    "features": self.inp.pack(items, segs),
                     "rows": torch.tensor(rows, dtype=torch.long),
                 }
         batch: dict[str, Any] = {
@@ -161,29 +171,31 @@ class SAILCollator:
             "query_groups": torch.tensor(qg, dtype=torch.long),
             "target_groups": torch.tensor(tg, dtype=torch.long),
         }
-        if cfg.graded:
+        if cfg.graded and self.mixed_name is None:
             batch["scores"] = torch.tensor(scores, dtype=torch.float32)
-        if self.max_hard_negatives and cfg.target == "item":
-            self._add_negatives(batch, name, kept, decode, patterns[0][1], task)
+        if self.max_hard_negatives:
+            self._add_negatives(batch, kept, decode, patterns[0][1])
         return batch
 
-    def _add_negatives(self, batch, name, kept, decode, target_view, task) -> None:
-        mined = self.negatives.get(name, {})
-        source = self.data.source(name)
-        items, owner, groups = [], [], []
-        for b, (r, _, _) in enumerate(kept):
-            ids = mined.get(r, source.rows[r].get("negatives") or [])
+    def _add_negatives(self, batch: dict[str, Any], kept: list, decode: Any, target_view: str) -> None:
+        items, owner, groups, segs = [], [], [], []
+        for b, (name, r, _, _) in enumerate(kept):
+            source = self.data.source(name)
+            if source.config.target != "item":
+                continue
+            ids = self.negatives.get(name, {}).get(r, source.rows[r].get("negatives") or [])
             for neg_id in ids[: self.max_hard_negatives]:
-                d = decode("item", neg_id)
+                d = decode("item", neg_id, name)
                 part = view_of(d, target_view) if d is not None else None
                 if part is None:
                     continue
                 items.append(part)
                 owner.append(b)
                 groups.append(self.data.store.group_of(neg_id))
+                segs.append(self.segments(self.prompt_tasks[source.config.task], "target"))
         if items:
             batch["negatives"] = {
-                "features": self.inp.pack(items, self.segments(task, "target")),
+                "features": self.inp.pack(items, segs),
                 "owner": torch.tensor(owner, dtype=torch.long),
                 "groups": torch.tensor(groups, dtype=torch.long),
             }

@@ -26,6 +26,9 @@ class _Strict(BaseModel):
 class ModelSpec(_Strict):
     arch: str | None = Field("small", description="registered architecture (or JSON path) to build")
     init: str | None = Field(None, description="start from a saved model folder instead of building")
+    instruction: str | None = Field(
+        None, description="one instruction for every task and side (the 'no per-task instructions' ablation)"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> ModelSpec:
@@ -86,6 +89,10 @@ class StageSpec(_Strict):
     hard_negatives: HardNegativeSpec | None = None
     patterns: dict[str, list[tuple[str, str]]] | None = Field(
         None, description="per-source pattern overrides"
+    )
+    mix: bool = Field(
+        False,
+        description="mix sources inside batches (no stochastic specialization): omni→omni only, one temperature",
     )
 
     @model_validator(mode="after")

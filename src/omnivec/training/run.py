@@ -33,6 +33,7 @@ from omnivec.utils.io import atomic_dir, write_json
 
 logger = logging.getLogger(__name__)
 LOSS_STATE = "omnivec_loss.safetensors"
+MIXED = "mixed"  # the one source of a stage with `mix: true`
 
 
 # ------------------------------------------------------------------ validation
@@ -139,7 +140,7 @@ def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: Stage
     from omnivec.training.objective import SAILObjective
 
     spec = recipe.losses
-    temps = {n: spec.temperatures.get(n, spec.temperature) for n in data.source_names}
+    temps = {n: spec.temperatures.get(n, spec.temperature) for n in [*data.source_names, MIXED]}
     weights = {**spec.weights, **(stage.losses or {})}
     loss = SAILLoss(
         NCEMRLLoss(model.matryoshka_dims, temps, default_temperature=spec.temperature,
@@ -306,7 +307,7 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     def remine() -> None:
         was_training = model.training
         model.eval()
-        for name in names:
+        for name in stage_sources(stage, data):
             res = mine_source(model, data, name, k=stage.hard_negatives.k, max_queries=stage.hard_negatives.max_queries,
                               prompt_task=recipe.prompt_tasks.get(data.source(name).config.task), seed=recipe.seed)  # fmt: skip
             negatives[name] = res.negatives
@@ -325,8 +326,13 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
         negatives=negatives, patterns=stage.patterns,
     )  # fmt: skip
     collator.valid_label_columns = []
-    datasets = DatasetDict({n: Dataset.from_dict({"source": [n] * len(data.source(n).rows),
-                                                  "row": list(range(len(data.source(n).rows)))}) for n in names})  # fmt: skip
+    columns = {n: {"source": [n] * len(data.source(n).rows), "row": list(range(len(data.source(n).rows)))}
+               for n in names}  # fmt: skip
+    if stage.mix:
+        collator.mixed_name = MIXED
+        columns = {MIXED: {k: [v for n in names for v in columns[n][k]] for k in ("source", "row")}}
+        names, weights = [MIXED], {MIXED: 1.0}
+    datasets = DatasetDict({n: Dataset.from_dict(cols) for n, cols in columns.items()})
     if stage.steps is not None:
         max_steps = stage.steps
     else:
@@ -367,6 +373,8 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str],
         if recipe.model.init
         else omnivec.build(recipe.model.arch, seed=recipe.seed)
     )
+    if recipe.model.instruction:
+        model.omni_input.set_instruction(recipe.model.instruction)
     validate_recipe(recipe, data, prompt_tasks=model.omni_input.prompt_config.tasks)
     write_json(run_dir / "run.json", run_record(recipe))
     results = []
