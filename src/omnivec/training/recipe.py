@@ -113,11 +113,18 @@ class Recipe(_Strict):
     field_drop_prob: float = Field(0.1, ge=0, lt=1, description="random text-field drop (paper: unstated)")
     prompt_tasks: dict[str, str] = Field(default_factory=dict, description="source meta-task → prompt task")
     losses: LossSpec = Field(default_factory=LossSpec)
+    tower_lr_multiplier: float = Field(
+        1.0, gt=0, description="learning-rate multiplier for the vision/audio towers (random init) vs the LM"
+    )
     logging_steps: int = Field(10, ge=1)
     save_steps: int = Field(50, ge=1, description="checkpoint every N steps (resume point)")
     balance: dict[str, float] | str | None = Field(
-        None, description="weights from `omnivec balance` (JSON path)"
+        None,
+        description="weights for `weights: balanced` stages: a dict, a JSON path from `omnivec balance`, or "
+        "'auto' = computed with the model as it is when the first balanced stage starts (an early model, §3.1.3)",
     )
+    balance_per_set: int = Field(128, ge=8, description="samples embedded per set when balance is 'auto'")
+    balance_temperature: float = Field(0.05, gt=0, description="softmax temperature of the balancing weights")
     stages: list[StageSpec] = Field(min_length=1)
 
     def resolve_paths(self, base: Path) -> Recipe:

@@ -32,6 +32,8 @@ from omnivec.training.recipe import LOSS_TERMS, Recipe, StageSpec
 from omnivec.utils.io import atomic_dir, write_json
 
 logger = logging.getLogger(__name__)
+# the model-card helper warns about our DatasetDict of row indices on every stage; nothing to act on
+logging.getLogger("sentence_transformers.base.model_card").setLevel(logging.ERROR)
 LOSS_STATE = "omnivec_loss.safetensors"
 MIXED = "mixed"  # the one source of a stage with `mix: true`
 
@@ -106,6 +108,8 @@ def stage_weights(stage: StageSpec, recipe: Recipe, data: TrainingData) -> dict[
         raw = {n: float(len(data.source(n).rows)) for n in names}
     else:  # balanced
         bal = recipe.balance
+        if bal == "auto":
+            bal = str(Path(recipe.output_dir) / "balance.json")
         table = json.loads(Path(bal).read_text())["weights"] if isinstance(bal, str) else dict(bal or {})
         missing = [n for n in names if n not in table]
         if missing:
@@ -129,6 +133,15 @@ class SamplerFactory:
             dataset, batch_samplers, generator=generator, seed=self.seed, weights=self.weights,
             source_names=self.names,
         )  # fmt: skip
+
+
+def tower_lr_mapping(model: Any, lr: float) -> dict[str, float]:
+    """Parameter-name patterns of the vision/audio towers (as the trainer sees them through the objective)."""
+    from omnivec.model.audio import AudioTower
+    from omnivec.model.vision import VisionTower
+
+    names = [name for name, module in model.named_children() if isinstance(module, (VisionTower, AudioTower))]
+    return {rf"^model\.{name}\.": lr for name in names}
 
 
 def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec) -> Any:
@@ -345,6 +358,9 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
         report_to=[], dataloader_drop_last=True, remove_unused_columns=False, disable_tqdm=not progress,
         multi_dataset_batch_sampler=SamplerFactory(weights, names, recipe.seed + index), use_cpu=not torch.cuda.is_available(),
         max_grad_norm=1.0,
+        learning_rate_mapping=tower_lr_mapping(model, stage.lr * recipe.tower_lr_multiplier)
+        if recipe.tower_lr_multiplier != 1.0
+        else {},
     )  # fmt: skip
     callbacks = [RunLogger(run_dir / "train_log.jsonl", stage.name, bs, objective), LossState(objective)]
     if stage.hard_negatives and stage.hard_negatives.refresh_every:
@@ -385,6 +401,17 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str],
             model = omnivec.load(final)
             continue
         echo(f"stage {i + 1} ({stage.name}): sources {stage_sources(stage, data)}")
+        balance_file = run_dir / "balance.json"
+        if stage.weights == "balanced" and recipe.balance == "auto" and not balance_file.is_file():
+            from omnivec.training.balance import balance_sources, save_balance
+
+            model.eval()
+            result = balance_sources(model, data, per_set=recipe.balance_per_set,
+                                     temperature=recipe.balance_temperature, seed=recipe.seed)  # fmt: skip
+            save_balance(result, balance_file)
+            echo("  balancing weights (fusion-first alignment with the validation sets):")
+            for name, w in sorted(result.weights.items(), key=lambda kv: -kv[1]):
+                echo(f"    {name:14s} {w:.3f}")
         result = train_stage(model, recipe, data, stage, i, run_dir, progress=progress)
         for m in result.mining:
             echo(
