@@ -76,8 +76,9 @@ def train_minilm_mnrl(
     from omnivec.model.hf import resolve_pretrained
     from omnivec.utils.io import atomic_dir
 
-    pairs = [(a, b) for a, b in zip(*(_texts(list(side)) for side in zip(*all_pairs(data, seed=seed))), strict=True)
-             if a and b]  # fmt: skip
+    raw = all_pairs(data, seed=seed)
+    queries, targets = _texts([q for q, _ in raw]), _texts([t for _, t in raw])
+    pairs = [(a, b) for a, b in zip(queries, targets, strict=True) if a and b]
     dataset = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
     model = SentenceTransformer(str(resolve_pretrained(PACKAGE_MODEL)), device="cpu")
     out = Path(out_dir)
