@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from omnivec.cli import embed, model, quickstart, train, world
+from omnivec.cli import embed, index, model, quickstart, train, world
 
 app = typer.Typer(
     name="omnivec",
@@ -17,11 +17,13 @@ app = typer.Typer(
 )
 app.add_typer(model.app, name="model", help="Build and inspect models.")
 app.add_typer(world.app, name="world", help="Generate and check the built-in omni-modal world.")
+app.add_typer(index.app, name="index", help="Build and inspect vector indexes (FAISS, Milvus).")
 app.command("embed")(embed.embed)
 app.command("quickstart")(quickstart.quickstart)
 app.command("train")(train.train)
 app.command("mine")(train.mine)
 app.command("balance")(train.balance)
+app.command("search")(index.search)
 
 
 def main() -> None:

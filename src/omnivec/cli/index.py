@@ -1,0 +1,144 @@
+"""``omnivec index build|info`` and ``omnivec search``: vector indexes over an embeddings Parquet.
+
+Library code is imported inside the commands, so ``omnivec --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+_KIND_OPTIONS = ("hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nbits", "nprobe", "refine")
+
+
+@app.command("build")
+def build_cmd(
+    emb: Path = typer.Option(
+        ..., help="embeddings Parquet (item_id, embedding), as written by `omnivec embed`"
+    ),
+    out: Path = typer.Option(..., help="index folder to write (replaced atomically)"),
+    backend: str = typer.Option("faiss", help="faiss | milvus"),
+    kind: str = typer.Option("flat", help="flat (exact) | hnsw | ivfpq"),
+    dim: int = typer.Option(
+        None, help="Matryoshka truncation: keep the leading DIM components, re-normalised"
+    ),
+    items: Path = typer.Option(
+        None, help="items file (.parquet/.jsonl with item_id) whose fields come back with hits"
+    ),
+    fields: str = typer.Option(None, help="comma-separated item columns to keep (default: all)"),
+    model: Path = typer.Option(None, help="model folder that made the embeddings (recorded for `search`)"),
+    task: str = typer.Option(
+        None, help="prompt task for queries of this index, e.g. q2i (recorded for `search`)"
+    ),
+    metric: str = typer.Option("ip", help="ip | cosine (vectors are normalised: same ranking)"),
+    seed: int = typer.Option(0, help="seed of the recall@10 query sample"),
+    recall_queries: int = typer.Option(200, help="corpus vectors used as queries to measure recall@10"),
+    compare: bool = typer.Option(
+        False, "--compare", help="also measure recall@10 of the backend's other kinds"
+    ),
+    hnsw_m: int = typer.Option(None, help="hnsw: graph degree M (default 32)"),
+    ef_construction: int = typer.Option(None, help="hnsw: efConstruction (default 100)"),
+    ef_search: int = typer.Option(None, help="hnsw: efSearch (default 64)"),
+    nlist: int = typer.Option(None, help="ivfpq: inverted lists (default and cap: min(4·√N, N/39))"),
+    pq_m: int = typer.Option(None, help="ivfpq: PQ sub-quantizers, must divide dim"),
+    nbits: int = typer.Option(None, help="ivfpq: bits per PQ code (default log2(N/39) within 4..8)"),
+    nprobe: int = typer.Option(None, help="ivfpq: lists visited per query"),
+    refine: int = typer.Option(None, help="faiss ivfpq: re-rank REFINE×k candidates exactly (0 = off)"),
+    uri: str = typer.Option(
+        None, help="milvus: server URI (http://host:19530) or a .db file; default: milvus.db in OUT"
+    ),
+    collection: str = typer.Option(None, help="milvus: collection name / alias (default omnivec)"),
+) -> None:
+    """Build an index, print recall@10 of the built kind against exact search, and write OUT atomically.
+
+    Milvus credentials are read from $MILVUS_TOKEN, never stored.
+    """
+    from omnivec.index import build_index_from_files
+
+    values = (hnsw_m, ef_construction, ef_search, nlist, pq_m, nbits, nprobe, refine)
+    given = dict(zip(_KIND_OPTIONS, values, strict=True))
+    options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if backend == "milvus":
+        options.update({k: v for k, v in (("uri", uri), ("collection", collection)) if v is not None})
+    elif uri is not None or collection is not None:
+        raise typer.BadParameter("--uri and --collection apply to --backend milvus only")
+    info = build_index_from_files(
+        emb, out, items_path=items, backend=backend, kind=kind, dim=dim, metric=metric, seed=seed,
+        model=model, task=task, recall_queries=recall_queries, compare_kinds=compare, progress=True,
+        fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None, **options,
+    )  # fmt: skip
+    typer.echo(
+        f"built {info.backend} {info.kind} index of {info.size} vectors (dim {info.dim} of {info.source_dim}) "
+        f"-> {info.path} in {info.seconds:.1f}s"
+    )
+    if info.options:
+        typer.echo("options: " + ", ".join(f"{k}={v}" for k, v in sorted(info.options.items())))
+    typer.echo(f"recall@10 vs exact search ({info.recall_queries} corpus queries, seed {seed}):")
+    for name, value in info.recall_by_kind.items():
+        shown = f"{value:.4f}" if value is not None else "skipped"
+        typer.echo(f"  {name:6s} {shown}" + ("  (built)" if name == info.kind else ""))
+    if items is not None:
+        typer.echo(
+            f"items: {info.items['with_fields']} with fields, {info.items['missing']} without, "
+            f"{info.items['unused']} unused rows in {items}"
+        )
+    for note in info.notes:
+        typer.secho(f"note: {note}", fg="yellow")
+
+
+@app.command("info")
+def info_cmd(index: Path = typer.Argument(..., help="index folder")) -> None:
+    """Print an index folder's metadata (index.json)."""
+    from omnivec.index import read_info
+
+    typer.echo(json.dumps(read_info(index), indent=2, sort_keys=True))
+
+
+def search(
+    index: Path = typer.Option(..., help="index folder written by `omnivec index build`"),
+    text: str = typer.Option(None, help="query text"),
+    image: Path = typer.Option(None, help="query image file"),
+    audio: Path = typer.Option(None, help="query audio file"),
+    video: Path = typer.Option(None, help="query video file"),
+    k: int = typer.Option(10, "-k", "--k", help="number of results"),
+    model: Path = typer.Option(None, help="model folder (default: the one recorded in the index)"),
+    task: str = typer.Option(None, help="prompt task of the query (default: the index's, else q2i)"),
+    side: str = typer.Option("query", help="prompt side of the query"),
+    as_json: bool = typer.Option(False, "--json", help="print the hits as JSON"),
+) -> None:
+    """Embed a query (text and/or media) with the model and print the top-k items: id, score, fields."""
+    from omnivec.errors import ConfigError
+    from omnivec.index import open_index
+    from omnivec.index import search as search_index
+
+    query = {
+        key: value if isinstance(value, str) else str(value)
+        for key, value in (("text", text), ("image", image), ("audio", audio), ("video", video))
+        if value is not None
+    }
+    if not query:
+        raise typer.BadParameter("give at least one of --text, --image, --audio, --video")
+    idx = open_index(index)
+    try:
+        model_dir = model or idx.info.get("model")
+        if model_dir is None:
+            raise ConfigError(f"no --model given and index {index} records no model; pass --model DIR")
+        from omnivec.model import load
+
+        task = task or idx.info.get("task") or "q2i"
+        hits = search_index(load(model_dir), idx, query, k, task=task, side=side)
+    finally:
+        close = getattr(idx, "close", None)
+        if close is not None:
+            close()
+    if as_json:
+        typer.echo(json.dumps([h.to_dict() for h in hits], indent=2, default=str))
+        return
+    for rank, hit in enumerate(hits, start=1):
+        fields = "  ".join(f"{key}={value!r}" for key, value in hit.fields.items())
+        typer.echo(f"{rank:3d}. {hit.score:.4f}  {hit.id}" + (f"  {fields}" if fields else ""))

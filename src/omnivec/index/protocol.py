@@ -1,0 +1,213 @@
+"""What every index backend offers: :class:`Index` (the protocol), :class:`SearchHit`, :class:`IndexInfo`.
+
+An index folder holds ``index.json`` (backend, kind, dim, metric, size, options, recall@10, model),
+``ids.parquet`` (row → ``item_id``), ``items.parquet`` (item fields aligned with the rows) and the backend's
+own files (``index.faiss`` for FAISS; a milvus-lite ``milvus.db`` folder, or nothing when the collection
+lives on a Milvus server). :class:`BaseIndex` implements everything except the nearest-neighbour call, so a
+backend only builds, opens and answers ``_search``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from omnivec.errors import ConfigError
+from omnivec.index.tables import ItemStore
+from omnivec.index.vectors import prepare_vectors
+
+#: Version of the on-disk layout written into ``index.json``.
+FORMAT_VERSION = 1
+#: Metrics an index accepts. Vectors are always L2-normalised, so both rank by cosine similarity; the name
+#: only chooses Milvus' metric type (``IP`` or ``COSINE``).
+METRICS: tuple[str, ...] = ("ip", "cosine")
+
+
+@dataclass
+class SearchHit:
+    """One result: the item id, its similarity to the query (higher is closer) and the item's fields."""
+
+    id: str
+    score: float
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "score": self.score, "fields": self.fields}
+
+
+@dataclass
+class IndexInfo:
+    """What :func:`omnivec.index.build_index` built: where, how, and how well it matches exact search.
+
+    ``recall_at_10`` is the recall@10 of the built index against exact (brute-force) search, measured on
+    ``recall_queries`` corpus vectors drawn with ``seed``; ``recall_by_kind`` adds the other kinds measured
+    with ``compare_kinds``. ``seconds`` (build wall time) is reported here but not stored on disk.
+    """
+
+    path: Path
+    backend: str
+    kind: str
+    metric: str
+    dim: int
+    source_dim: int
+    size: int
+    recall_at_10: float
+    recall_by_kind: dict[str, float | None]
+    recall_queries: int
+    options: dict[str, Any]
+    model: str | None = None
+    task: str | None = None
+    items: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["path"] = str(self.path)
+        return out
+
+
+@runtime_checkable
+class Index(Protocol):
+    """A searchable index of item vectors, as returned by :func:`omnivec.index.open_index`."""
+
+    dim: int
+    size: int
+    info: dict[str, Any]
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:
+        """Top-``k`` items per query row. ``queries`` is ``[Q, D]`` with ``D >= dim`` (or one ``[D]`` vector);
+        the leading ``dim`` components are taken and re-normalised, as at build time."""
+        ...
+
+    def item(self, item_id: str) -> dict[str, Any] | None:
+        """The stored fields of ``item_id`` (``{}`` when it has none), or ``None`` if it is not indexed."""
+        ...
+
+
+class BaseIndex:
+    """Shared part of the backends: query preparation, id → fields, item lookup, ``index.json``.
+
+    Subclasses set ``backend`` and ``kinds`` (kind → the options it accepts, with defaults resolved in
+    ``resolve_options``) and implement ``build``, ``open`` and ``_search``.
+    """
+
+    backend: ClassVar[str]
+    #: kind → names of build options (``*_search``/``nprobe`` are search options, changeable at open)
+    kinds: ClassVar[Mapping[str, tuple[str, ...]]]
+    #: options that only affect search and may be overridden by ``open_index(path, **options)``
+    search_options: ClassVar[tuple[str, ...]] = ()
+    #: options that say where the index lives (Milvus ``uri``, ``collection``, ``token``), not how it is built
+    connection_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, path: Path, info: dict[str, Any], ids: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.dim = int(info["dim"])
+        self.size = len(ids)
+        self._ids = ids
+        self._items = ItemStore(self.path, ids)
+
+    # ----------------------------------------------------------- protocol
+    def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:
+        q = prepare_vectors(queries, self.dim, what="queries")
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        k = min(int(k), self.size)
+        if len(q) == 0 or k == 0:
+            return [[] for _ in range(len(q))]
+        raw = self._search(q, k)
+        return [self._with_fields(hits) for hits in raw]
+
+    def item(self, item_id: str) -> dict[str, Any] | None:
+        return self._items.get(str(item_id))
+
+    def search_ids(self, queries: np.ndarray, k: int) -> list[list[str]]:
+        """Ids only (no field lookup): what recall is measured on."""
+        q = prepare_vectors(queries, self.dim, what="queries")
+        return [[i for i, _ in hits] for hits in self._search(q, min(k, self.size))]
+
+    def close(self) -> None:
+        """Release backend resources (connections). Searching afterwards is an error."""
+
+    def destroy(self) -> None:
+        """Remove backend data that lives outside the index folder (a scratch Milvus collection)."""
+        self.close()
+
+    def __enter__(self) -> BaseIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(path={str(self.path)!r}, kind={self.info.get('kind')!r}, "
+            f"dim={self.dim}, size={self.size})"
+        )
+
+    # ------------------------------------------------------------- backend
+    def _search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """Nearest ``k`` (id, score) pairs per prepared (truncated, normalised) query row, best first."""
+        raise NotImplementedError
+
+    @classmethod
+    def resolve_options(
+        cls, kind: str, n: int, dim: int, options: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Check ``options`` against ``kind`` and fill in defaults for ``n`` vectors of ``dim`` components;
+        also return notes on values that were clamped."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(
+        cls,
+        vectors: np.ndarray,
+        ids: Sequence[str],
+        folder: Path,
+        info: dict[str, Any],
+        connection: Mapping[str, Any] | None = None,
+        previous: Mapping[str, Any] | None = None,
+        progress: bool = False,
+    ) -> BaseIndex:
+        """Build over prepared ``vectors`` (rows match ``ids``), writing the backend's files into ``folder``
+        and its entries into ``info``; ``previous`` is the ``index.json`` of the index being replaced."""
+        raise NotImplementedError
+
+    @classmethod
+    def open(cls, folder: Path, info: dict[str, Any], ids: Sequence[str], **overrides: Any) -> BaseIndex:
+        """Open a built index folder; ``overrides`` change search options (``ef_search``, ``nprobe``)."""
+        raise NotImplementedError
+
+    @classmethod
+    def finalize(cls, folder: Path, info: Mapping[str, Any], previous: Mapping[str, Any] | None) -> None:
+        """Called once the new folder has replaced the old one (Milvus moves its alias here)."""
+
+    @classmethod
+    def check_connection(cls, kind: str, connection: Mapping[str, Any]) -> None:
+        """Reject connection options (Milvus uri, collection) that cannot work, before anything is built."""
+
+    @classmethod
+    def check_kind(cls, kind: str) -> None:
+        if kind not in cls.kinds:
+            raise ConfigError(
+                f"unknown index kind {kind!r} for backend {cls.backend!r}; expected one of {sorted(cls.kinds)}"
+            )
+
+    @classmethod
+    def check_option_names(cls, kind: str, options: Mapping[str, Any]) -> None:
+        allowed = cls.kinds[kind]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"option(s) {unknown} do not apply to {cls.backend} kind {kind!r}; "
+                f"it accepts {sorted(allowed) or 'no options'}"
+            )
+
+    def _with_fields(self, hits: list[tuple[str, float]]) -> list[SearchHit]:
+        fields = self._items.get_many([i for i, _ in hits])
+        return [SearchHit(i, float(s), f or {}) for (i, s), f in zip(hits, fields, strict=True)]
