@@ -32,12 +32,17 @@ def serve(
     log_level: str = typer.Option("info"),
 ) -> None:
     """Serve a model (and optionally an index) over HTTP until Ctrl-C / SIGTERM, then drain in-flight work."""
-    import uvicorn
     from pydantic import ValidationError
 
     from omnivec.errors import ConfigError
+
+    try:
+        import uvicorn
+
+        from omnivec.serve import ServeSettings, create_app
+    except ImportError as exc:
+        raise ConfigError(f"serving needs {exc.name!r}: pip install 'omnivec[serve]'") from None
     from omnivec.model import load
-    from omnivec.serve import ServeSettings, create_app
 
     keys = [k.strip() for raw in (api_key or []) for k in raw.split(",") if k.strip()]
     try:
@@ -64,6 +69,11 @@ def serve(
         from omnivec.index import open_index
 
         loaded_index = open_index(index)
+        recorded = (getattr(loaded_index, "info", None) or {}).get("model")
+        if recorded and Path(recorded).resolve() != model.resolve():
+            typer.secho(
+                f"warning: the index was built from model {recorded}, not {model}", fg="yellow", err=True
+            )
     app = create_app(load(model), index=loaded_index, settings=settings)
     auth = f"{len(keys)} API key(s)" if keys else "no API key (anyone who can reach it may use it)"
     typer.echo(f"serving {settings.model_name} on http://{host}:{port}/ ({auth})")

@@ -71,6 +71,7 @@ class SAILCollator:
         negatives: dict[str, dict[int, list[str]]] | None = None,
         patterns: Mapping[str, list[tuple[str, str]]] | None = None,
         mixed_name: str | None = None,
+        id_tables: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     ) -> None:
         self.model = model
         self.inp = model.omni_input
@@ -85,6 +86,8 @@ class SAILCollator:
         #: set for the "no stochastic specialization" mode: rows of several sources share a batch, each keeps
         #: its own query/target kinds and prompt task; one temperature (this name); omni→omni; no CoSENT.
         self.mixed_name = mixed_name
+        #: ID → item distillation: table name → {item_id: vector}
+        self.id_tables = dict(id_tables or {})
         self.skipped: list[str] = []
         self._segments: dict[tuple[str, str], Any] = {}
 
@@ -104,6 +107,9 @@ class SAILCollator:
         return len(self.data.store) + text_groups.setdefault(value, len(text_groups))
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        first = self.data.source(features[0]["source"]).config
+        if self.mixed_name is None and (first.query == "items" or first.target == "id"):
+            return self._collate_cre(features)
         names = [f["source"] for f in features]
         if len(set(names)) != 1 and self.mixed_name is None:
             raise ValueError(
@@ -199,3 +205,69 @@ class SAILCollator:
                 "owner": torch.tensor(owner, dtype=torch.long),
                 "groups": torch.tensor(groups, dtype=torch.long),
             }
+
+    # ------------------------------------------------------------------ CRE
+    def _collate_cre(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        """Collaboration-aware batches (§3.3.5): ``seq2item`` (history of items → target item) and
+        ``id2item`` (item → its vectors in the ID tables). Items use the i2i target prompt, the one the
+        recommendation evaluation embeds items with."""
+        name = features[0]["source"]
+        if any(f["source"] != name for f in features):
+            raise ValueError("a CRE batch must come from one source")
+        source = self.data.source(name)
+        cfg = source.config
+        rows = [int(f["row"]) for f in features]
+        rng = np.random.default_rng(_stable_seed(self.seed, name, rows))
+        decoded: dict[str, DecodedItem | None] = {}
+
+        def decode(item_id: str) -> DecodedItem | None:
+            if item_id not in decoded:
+                try:
+                    decoded[item_id] = self.inp.decode(
+                        self.data.store.item(item_id), 0, processor=self.processor, rng=rng
+                    )
+                except ItemError as err:
+                    self.skipped.append(f"source {name}: item {item_id!r}: {err.reason} (field {err.field})")
+                    decoded[item_id] = None
+            return decoded[item_id]
+
+        segments = self.segments("i2i", "target")
+        batch: dict[str, Any] = {"source": name, "kind": "seq2item" if cfg.query == "items" else "id2item"}
+        if cfg.query == "items":
+            kept, hist_ids = [], []
+            for r in rows:
+                row = source.rows[r]
+                history = [i for i in row["query_items"] if decode(i) is not None]
+                if history and decode(row["target_item"]) is not None:
+                    kept.append(row["target_item"])
+                    hist_ids.append(history)
+            distinct = list(dict.fromkeys(i for h in hist_ids for i in h))
+            pos = {item_id: k for k, item_id in enumerate(distinct)}
+            length = max((len(h) for h in hist_ids), default=1)
+            index = torch.full((len(kept), length), -1, dtype=torch.long)
+            for b, h in enumerate(hist_ids):
+                index[b, : len(h)] = torch.tensor([pos[i] for i in h])
+            batch["history"] = {
+                "features": self.inp.pack([decoded[i] for i in distinct], segments),
+                "index": index,
+            }
+            batch["target"] = {"features": self.inp.pack([decoded[i] for i in kept], segments)}
+            batch["target_groups"] = torch.tensor(
+                [self.data.store.group_of(i) for i in kept], dtype=torch.long
+            )
+            return batch
+        kept = [
+            source.rows[r]["query_item"] for r in rows if decode(source.rows[r]["query_item"]) is not None
+        ]
+        batch["target"] = {"features": self.inp.pack([decoded[i] for i in kept], segments)}
+        batch["id_vectors"], batch["id_mask"] = {}, {}
+        for table, vectors in self.id_tables.items():
+            dim = len(next(iter(vectors.values())))
+            mat = np.zeros((len(kept), dim), dtype=np.float32)
+            mask = np.zeros(len(kept), dtype=bool)
+            for b, item_id in enumerate(kept):
+                if item_id in vectors:
+                    mat[b], mask[b] = vectors[item_id], True
+            batch["id_vectors"][table] = torch.from_numpy(mat)
+            batch["id_mask"][table] = torch.from_numpy(mask)
+        return batch

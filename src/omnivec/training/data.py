@@ -124,10 +124,12 @@ def _check_rows(table: pa.Table, path: Path, store: ItemStore, cfg: SourceConfig
         for side in ("query", "target"):
             col = f"{side}_{getattr(cfg, side)}"
             value = row.get(col)
-            if value is None:
+            if value is None or (col.endswith("_items") and not value):
                 raise DataFormatError(f"{path}: row {n}, column {col!r} is empty")
-            if col.endswith("_item") and value not in store:
-                raise DataFormatError(f"{path}: row {n}, column {col!r}: unknown item_id {value!r}")
+            refs = value if col.endswith("_items") else [value] if col.endswith(("_item", "_id")) else []
+            for ref in refs:
+                if ref not in store:
+                    raise DataFormatError(f"{path}: row {n}, column {col!r}: unknown item_id {ref!r}")
         for neg in row.get("negatives") or []:
             if neg not in store:
                 raise DataFormatError(f"{path}: row {n}, column 'negatives': unknown item_id {neg!r}")
@@ -163,6 +165,19 @@ class TrainingData:
         self.store = ItemStore(self.items_path)
         self.source_configs = {cfg.name: (cfg, folder) for cfg, folder in configs}
         self._loaded: dict[str, Source] = {}
+
+    def add_sources(self, folder: str | Path) -> list[str]:
+        """Register every ``<folder>/*.json`` source config (e.g. sources derived during a run: seq2item)."""
+        added = []
+        for cfg_path in sorted(Path(folder).glob("*.json")):
+            try:
+                cfg = SourceConfig.model_validate_json(cfg_path.read_text())
+            except ValidationError as exc:
+                raise DataFormatError(f"{cfg_path}: invalid source config: {exc}") from None
+            self.source_configs[cfg.name] = (cfg, cfg_path.parent)
+            self._loaded.pop(cfg.name, None)
+            added.append(cfg.name)
+        return added
 
     @property
     def source_names(self) -> list[str]:

@@ -78,10 +78,19 @@ class SAILObjective(nn.Module):
         *,
         mini_batch_size: int | None = None,
         pattern_reduction: str = "mean",
+        sequence_encoder: nn.Module | None = None,
+        sequence_grad: bool = False,
+        id_head: nn.Module | None = None,
+        id_loss: str = "cosine_mse",
     ) -> None:
         super().__init__()
         self.model = model
         self.loss = loss
+        #: CRE (§3.3.5): history embeddings → sequence vector; omni embedding → each ID table's space
+        self.sequence_encoder = sequence_encoder
+        self.sequence_grad = sequence_grad
+        self.id_head = id_head
+        self.id_loss = id_loss
         self.mini_batch_size = mini_batch_size
         if pattern_reduction not in ("mean", "sum"):
             raise ValueError(f"pattern_reduction must be 'mean' or 'sum', got {pattern_reduction!r}")
@@ -97,6 +106,10 @@ class SAILObjective(nn.Module):
         return [slice_features(features, s, min(s + step, n)) for s in range(0, n, step)]
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        if batch.get("kind") == "seq2item":
+            return self.seq2item(batch)
+        if batch.get("kind") == "id2item":
+            return self.id2item(batch)
         keys = list(batch["views"])
         feats = [batch["views"][k]["features"] for k in keys]
         if "negatives" in batch:
@@ -141,6 +154,31 @@ class SAILObjective(nn.Module):
         result["loss"] = total.detach().requires_grad_()
         result["loss"].register_hook(replay)
         return result
+
+    # ------------------------------------------------------------------ CRE
+    def seq2item(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Sequence → item: NCE between the encoded history and the target item (in-batch negatives).
+        With ``sequence_grad`` off (default, our CPU-budget choice) the history is embedded without a graph:
+        the target side learns to sit at its users' interest centre."""
+        if self.sequence_encoder is None:
+            raise ValueError("a seq2item batch needs a sequence encoder (recipe cre.sequence_encoder)")
+        with torch.set_grad_enabled(self.sequence_grad and torch.is_grad_enabled()):
+            hist = self.embed(batch["history"]["features"])
+        index = batch["history"]["index"]
+        mask = index >= 0
+        seq = self.sequence_encoder(hist[index.clamp(min=0)] * mask.unsqueeze(-1), mask)
+        target = self.embed(batch["target"]["features"])
+        out = self.loss.nce_mrl(seq, target, source=batch["source"], target_groups=batch.get("target_groups"))
+        return {"loss": out["loss"], "loss/seq2item": out["loss"].detach(),
+                "nce_mrl/temperature": out["temperature"]}  # fmt: skip
+
+    def id2item(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """ID → item: project the omni embedding into each ID table's space and align (feature distillation)."""
+        if self.id_head is None:
+            raise ValueError("an id2item batch needs ID tables (recipe cre.id_tables or the ID teacher)")
+        emb = self.embed(batch["target"]["features"])
+        loss = self.id_head(emb, batch["id_vectors"], batch["id_mask"], kind=self.id_loss)
+        return {"loss": loss, "loss/id2item": loss.detach()}
 
     # ----------------------------------------------------------------- loss
     def compute(

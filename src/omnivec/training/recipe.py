@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from omnivec.errors import ConfigError
+from omnivec.training.cre import CRESpec
 
 LOSS_TERMS = ("nce_mrl", "cosent", "micl", "late_fusion")
 
@@ -52,6 +53,9 @@ class LossSpec(_Strict):
     micl_temperature: float = Field(0.05, gt=0)
     late_fusion_temperature: float = Field(0.05, gt=0)
     pattern_reduction: Literal["mean", "sum"] = "mean"
+    gather_across_processes: bool = Field(
+        True, description="under torchrun/accelerate, every rank's targets are negatives of every query"
+    )
 
     @field_validator("weights")
     @classmethod
@@ -125,6 +129,7 @@ class Recipe(_Strict):
     )
     balance_per_set: int = Field(128, ge=8, description="samples embedded per set when balance is 'auto'")
     balance_temperature: float = Field(0.05, gt=0, description="softmax temperature of the balancing weights")
+    cre: CRESpec | None = Field(None, description="collaboration-aware stages (seq2item / id2item sources)")
     stages: list[StageSpec] = Field(min_length=1)
 
     def resolve_paths(self, base: Path) -> Recipe:

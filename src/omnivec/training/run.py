@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
 from omnivec.errors import ConfigError
+from omnivec.training.cre import CRE_SOURCES, ID2ITEM
 from omnivec.training.data import TrainingData
 from omnivec.training.recipe import LOSS_TERMS, Recipe, StageSpec
 from omnivec.utils.io import atomic_dir, write_json
@@ -46,6 +47,10 @@ def stage_sources(stage: StageSpec, data: TrainingData) -> list[str]:
 def validate_recipe(recipe: Recipe, data: TrainingData, prompt_tasks: list[str] | None = None) -> None:
     """Fail before training, naming the key, on anything the run would trip over later."""
     known = set(data.source_names)
+    if recipe.cre is not None:
+        from omnivec.training.cre import CRE_SOURCES
+
+        known |= set(CRE_SOURCES)
     for key in recipe.losses.temperatures:
         if key not in known:
             raise ConfigError(f"losses.temperatures.{key}: unknown source; data has {sorted(known)}")
@@ -58,6 +63,8 @@ def validate_recipe(recipe: Recipe, data: TrainingData, prompt_tasks: list[str] 
                 )
         bs = stage.batch_size or recipe.batch_size
         for name in names:
+            if name not in data.source_names:
+                continue  # a CRE source, built (and checked) when its first stage starts
             n = len(data.source(name).rows)  # also validates columns and item references
             if n < bs:
                 raise ConfigError(
@@ -78,7 +85,7 @@ def validate_recipe(recipe: Recipe, data: TrainingData, prompt_tasks: list[str] 
                 raise ConfigError(f"stages[{i}].losses.{key}: unknown loss term; terms are {LOSS_TERMS}")
         if stage.hard_negatives:
             for name in names:
-                if data.source(name).config.target != "item":
+                if name in data.source_names and data.source(name).config.target != "item":
                     raise ConfigError(f"stages[{i}].hard_negatives: source {name!r} has text targets; "
                                       "list only item-target sources in a hard-negative stage")  # fmt: skip
         for src, pats in (stage.patterns or {}).items():
@@ -144,7 +151,8 @@ def tower_lr_mapping(model: Any, lr: float) -> dict[str, float]:
     return {rf"^model\.{name}\.": lr for name in names}
 
 
-def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec) -> Any:
+def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec,
+                    id_tables: dict[str, dict[str, np.ndarray]] | None = None) -> Any:  # fmt: skip
     from omnivec.training.losses.cosent import CoSENTLoss
     from omnivec.training.losses.late_fusion import LateFusionLoss
     from omnivec.training.losses.micl import MICLLoss
@@ -153,18 +161,34 @@ def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: Stage
     from omnivec.training.objective import SAILObjective
 
     spec = recipe.losses
-    temps = {n: spec.temperatures.get(n, spec.temperature) for n in [*data.source_names, MIXED]}
+    temps = {n: spec.temperatures.get(n, spec.temperature) for n in {*data.source_names, MIXED, *CRE_SOURCES}}
     weights = {**spec.weights, **(stage.losses or {})}
     loss = SAILLoss(
         NCEMRLLoss(model.matryoshka_dims, temps, default_temperature=spec.temperature,
-                   learnable_temperature=spec.learnable_temperature),
+                   learnable_temperature=spec.learnable_temperature,
+                   gather_across_processes=spec.gather_across_processes),
         CoSENTLoss(scale=spec.cosent_scale),
         MICLLoss(temperature=spec.micl_temperature),
         LateFusionLoss(model.dimension, temperature=spec.late_fusion_temperature),
         weights=weights,
     )  # fmt: skip
+    extra: dict[str, Any] = {}
+    if recipe.cre is not None:
+        from omnivec.recsys.alignment import IDAlignmentHead, build_sequence_encoder
+
+        tables = id_tables or {}
+        extra = {
+            "sequence_encoder": build_sequence_encoder(recipe.cre.sequence_encoder),
+            "sequence_grad": recipe.cre.sequence_grad,
+            "id_head": IDAlignmentHead(
+                model.dimension, {n: len(next(iter(t.values()))) for n, t in tables.items()}
+            )
+            if tables
+            else None,
+            "id_loss": recipe.cre.id_loss,
+        }
     return SAILObjective(model, loss, mini_batch_size=recipe.mini_batch_size,
-                         pattern_reduction=spec.pattern_reduction)  # fmt: skip
+                         pattern_reduction=spec.pattern_reduction, **extra)  # fmt: skip
 
 
 def _sail_trainer_class() -> type:
@@ -313,7 +337,12 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     names = stage_sources(stage, data)
     weights = stage_weights(stage, recipe, data)
     bs = stage.batch_size or recipe.batch_size
-    objective = build_objective(model, recipe, data, stage)
+    id_tables = None
+    if recipe.cre is not None and ID2ITEM in stage_sources(stage, data):
+        from omnivec.training.cre import load_id_tables
+
+        id_tables = load_id_tables(recipe.cre, run_dir)
+    objective = build_objective(model, recipe, data, stage, id_tables)
     negatives: dict[str, dict[int, list[str]]] = {}
     mining_log: list[dict] = []
 
@@ -336,7 +365,7 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
         model, data, prompt_tasks=recipe.prompt_tasks, extra_views=("vision", "text") if uses_views else (),
         field_drop_prob=recipe.field_drop_prob, seed=recipe.seed + index,
         max_hard_negatives=stage.hard_negatives.k if stage.hard_negatives else 0,
-        negatives=negatives, patterns=stage.patterns,
+        negatives=negatives, patterns=stage.patterns, id_tables=id_tables,
     )  # fmt: skip
     collator.valid_label_columns = []
     columns = {n: {"source": [n] * len(data.source(n).rows), "row": list(range(len(data.source(n).rows)))}
@@ -412,6 +441,12 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str],
             echo("  balancing weights (fusion-first alignment with the validation sets):")
             for name, w in sorted(result.weights.items(), key=lambda kv: -kv[1]):
                 echo(f"    {name:14s} {w:.3f}")
+        if recipe.cre is not None and set(stage_sources(stage, data)) & set(CRE_SOURCES):
+            from omnivec.training.cre import prepare_cre
+
+            model.eval()
+            prepare_cre(recipe.cre, data, model, run_dir, echo)
+            validate_recipe(recipe, data)
         result = train_stage(model, recipe, data, stage, i, run_dir, progress=progress)
         for m in result.mining:
             echo(

@@ -157,7 +157,10 @@ def train_dual_tower(
     emb = DualTowerEmbedder(model)
     pairs = all_pairs(data, seed=seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    warmup = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps))
+    )
     model.train()
     for step in tqdm(range(steps), desc="clip-dual-tower", disable=not progress):
         start = (step * batch_size) % max(1, len(pairs) - batch_size)

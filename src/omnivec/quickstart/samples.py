@@ -1,19 +1,10 @@
-"""The quickstart main job (first README command).
-
-Stage one of its life: build the ``small`` model, write sample media (a PNG cover, an MP4 with motion and an
-audio track, a WAV), embed one item per modality mix, and print the embedding shapes, timings and the cosine
-similarity between mixes of the same content. The training/evaluation issues extend it to the whole run.
-"""
+"""Sample items of every modality mix (a PNG cover, an MP4 with motion, a WAV), for demos and smoke checks."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-from omnivec.utils.io import atomic_dir
 
 
 def write_sample_media(folder: Path, seed: int = 0) -> dict[str, Path]:
@@ -65,30 +56,3 @@ def sample_items(media: dict[str, Path]) -> dict[str, dict]:
         "video+audio": {"video": vid, "audio": aud},
         "omni": {**text, "image": img, "video": vid, "audio": aud},
     }
-
-
-def run_quickstart(out: Path, *, arch: str = "small", echo: Callable[[str], None] = print) -> dict:
-    from omnivec.model import build
-
-    t0 = time.perf_counter()
-    model = build(arch)
-    echo(
-        f"built architecture {arch!r} in {time.perf_counter() - t0:.1f}s "
-        f"(dim {model.dimension}, matryoshka {model.matryoshka_dims})"
-    )
-    with atomic_dir(out) as tmp:
-        media = write_sample_media(tmp / "samples")
-        items = sample_items(media)
-        t1 = time.perf_counter()
-        emb = model.encode(list(items.values()), task="i2i", side="query")
-        took = time.perf_counter() - t1
-        model.save(str(tmp / "model"))
-        names = list(items)
-        echo(f"embedded {len(names)} items of every modality mix in {took:.2f}s -> shape {tuple(emb.shape)}")
-        sims = emb @ emb.T
-        echo("cosine similarity to the omni item (untrained towers; training comes with the recipe):")
-        for name, s in zip(names, sims[names.index("omni")], strict=True):
-            echo(f"  {name:12s} {s:+.3f}")
-        np.save(tmp / "sample_embeddings.npy", emb)
-    echo(f"model and sample embeddings saved under {out}")
-    return {"names": names, "embeddings": emb}

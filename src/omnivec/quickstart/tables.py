@@ -1,0 +1,78 @@
+"""Plain-text tables shaped like the paper's Tables 2–5, from a ``{"models": ...}`` results dict.
+
+Task names follow the public format's convention (they contain ``i2i``, ``q2i``, ``seq2item``, ``cls`` or
+``ctr``), which is what groups them here. Values are percentages for recall/accuracy/AUC, as in the paper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MODEL_ORDER = ["sail", "sail-content", "fusion-plain", "clip-dual-tower", "minilm-mnrl", "minilm-zero-shot"]
+
+
+def _fmt(v: Any, scale: float = 100.0) -> str:
+    return "-" if not isinstance(v, (int, float)) else f"{v * scale:.2f}"
+
+
+def _table(title: str, rows: list[tuple[str, list[str]]], header: list[str]) -> str:
+    if not rows:
+        return ""
+    widths = [max(len(header[0]), *(len(r[0]) for r in rows))]
+    for c in range(1, len(header)):
+        widths.append(max(len(header[c]), *(len(r[1][c - 1]) for r in rows)))
+    lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join([name.ljust(widths[0]), *(v.rjust(w) for v, w in zip(vals, widths[1:], strict=True))])
+              for name, vals in rows]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _models(results: dict[str, Any]) -> list[str]:
+    names = list(results["models"])
+    return [m for m in MODEL_ORDER if m in names] + [m for m in names if m not in MODEL_ORDER]
+
+
+def _tasks(results: dict[str, Any], key: str, exclude: tuple[str, ...] = ()) -> list[str]:
+    seen: dict[str, None] = {}
+    for per_model in results["models"].values():
+        for task in per_model:
+            if key in task and "/" not in task and not any(x in task for x in exclude):
+                seen[task] = None
+    return list(seen)
+
+
+def retrieval_table(results: dict[str, Any], title: str, tasks: list[str], metrics: tuple[str, ...]) -> str:
+    models = _models(results)
+    header = ["task / metric", *models]
+    rows = []
+    for task in tasks:
+        for metric in metrics:
+            vals = [_fmt(results["models"][m].get(task, {}).get(metric)) for m in models]
+            if any(v != "-" for v in vals):
+                rows.append((f"{task} {metric}", vals))
+    return _table(title, rows, header)
+
+
+def format_tables(results: dict[str, Any]) -> str:
+    parts = [
+        retrieval_table(results, "Table 2 — i2i retrieval (Recall@k, %)",
+                        _tasks(results, "i2i", exclude=("id-i2i",)), ("recall@50", "recall@100")),
+        retrieval_table(results, "Table 3 — q2i retrieval (Recall@k, %) and classification (AUC, %)",
+                        _tasks(results, "q2i"), ("recall@50", "recall@100", "auc")),
+        retrieval_table(results, "Classification (accuracy, %)", _tasks(results, "cls", exclude=("q2i",)),
+                        ("accuracy",)),
+        retrieval_table(results, "Table 4 — collaboration: ID-relevance and copair i2i",
+                        [*_tasks(results, "id-i2i"), "copair-i2i"],
+                        ("nmi", "kendall_tau", "topk_intersection", "bijective_accuracy", "recall@50", "recall@100")),
+        retrieval_table(results, "Table 5 — sequence → item (Recall@k, %)", _tasks(results, "seq2item"),
+                        ("recall@1", "recall@10", "recall@25")),
+        retrieval_table(results, "CTR model with embedding features (AUC, %)", _tasks(results, "ctr"),
+                        ("auc_base", "auc_match", "auc_match_sid", "gain_match", "gain_match_sid")),
+    ]  # fmt: skip
+    cold = [t for t in _tasks(results, "") if any(f"{t}/cold" in r for r in results["models"].values())]
+    parts.append(retrieval_table(
+        results, "Cold-start items only (Recall@50 / AUC / accuracy, %)", [f"{t}/cold" for t in cold],
+        ("recall@50", "auc", "accuracy", "auc_match"),
+    ))  # fmt: skip
+    return "\n\n".join(p for p in parts if p)
