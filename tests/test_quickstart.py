@@ -1,0 +1,31 @@
+"""The README's main job end to end, CI-sized (`omnivec quickstart --tiny`)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from omnivec.quickstart import run_quickstart
+
+NAMES = {"sail", "sail-content", "fusion-plain", "clip-dual-tower", "minilm-zero-shot", "minilm-mnrl"}
+
+
+@pytest.mark.slow
+def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
+    lines: list[str] = []
+    run_quickstart(tmp_path, profile="tiny", echo=lines.append)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["models"]) == NAMES
+    for name, tasks in results["models"].items():
+        kinds = {k for k in ("i2i", "q2i", "seq2item", "cls", "ctr") if any(k in t for t in tasks)}
+        assert kinds == {"i2i", "q2i", "seq2item", "cls", "ctr"}, (name, sorted(tasks))
+        for task, metrics in tasks.items():
+            for metric, value in metrics.items():
+                assert isinstance(value, (int, float)) and math.isfinite(value), (name, task, metric)
+    html = (tmp_path / "report.html").read_text()
+    assert "<html" in html.lower() and "http://" not in html and "https://" not in html
+    assert (tmp_path / "index" / "index.json").is_file()
+    text = "\n".join(lines)
+    assert "Table 2" in text and "Table 5" in text and "search '" in text
