@@ -102,14 +102,16 @@ SOURCE = TableSchema(
     (
         Column("query_item", "string", doc="query side as an item_id reference"),
         Column("query_text", "string", doc="query side as a literal text"),
+        Column("query_items", "string_list", doc="query side as a history of item_ids, oldest first"),
         Column("target_item", "string", doc="target side as an item_id reference"),
         Column("target_text", "string", doc="target side as a literal text (label, caption)"),
+        Column("target_id", "string", doc="target side as a row of an ID-embedding table (ID-to-item)"),
         Column("score", "float", doc="graded similarity in [0, 1] (CoSENT-style sources)"),
         Column("label", "int", doc="1 = positive pair, 0 = negative pair"),
         Column("negatives", "string_list", doc="hard-negative item_ids for the query"),
     ),
     doc="training pairs; each row fills exactly one query_* and one target_* column",
-    one_of=(("query_item", "query_text"), ("target_item", "target_text")),
+    one_of=(("query_item", "query_text", "query_items"), ("target_item", "target_text", "target_id")),
 )
 
 TASK = TableSchema(

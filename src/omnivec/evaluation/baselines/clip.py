@@ -118,10 +118,6 @@ class DualTowerEmbedder:
             chunks.append(self.model(_texts(part), self._frames(part)).numpy())
         return np.concatenate(chunks) if chunks else np.zeros((0, self.model.config["dim"]), np.float32)
 
-    def embed_sequence(self, histories: list[np.ndarray]) -> np.ndarray:
-        means = np.stack([h.mean(axis=0) for h in histories])
-        return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-
     def save(self, path: str | Path) -> None:
         from safetensors.torch import save_model
 

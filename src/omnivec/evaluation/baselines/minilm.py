@@ -54,10 +54,6 @@ class MiniLMEmbedder:
             out[keep] = emb
         return out
 
-    def embed_sequence(self, histories: list[np.ndarray]) -> np.ndarray:
-        means = np.stack([h.mean(axis=0) for h in histories])
-        return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-
 
 def train_minilm_mnrl(
     data: TrainingData, out_dir: str | Path, *, steps: int = 200, batch_size: int = 32, lr: float = 5e-5,
