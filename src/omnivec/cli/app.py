@@ -7,6 +7,7 @@ import sys
 import typer
 
 from omnivec.cli import embed, index, model, quickstart, train, world
+from omnivec.cli import eval as eval_cli  # the module name shadows the builtin
 
 app = typer.Typer(
     name="omnivec",
@@ -24,6 +25,7 @@ app.command("train")(train.train)
 app.command("mine")(train.mine)
 app.command("balance")(train.balance)
 app.command("search")(index.search)
+app.command("eval")(eval_cli.evaluate)
 
 
 def main() -> None:

@@ -1,0 +1,137 @@
+"""What the evaluation runner needs from a model: the :class:`Embedder` protocol, and :class:`OmniEmbedder`.
+
+An embedder turns a list of items into one L2-normalised row per item, in order. Items are omnivec item
+dicts: text fields (``title``, ``ocr``, ``asr``, ``nickname``, ``tags``, ``text``), media paths (``image``,
+``video``, ``audio``, absolute) and, for catalogue items, their ``id``; a text query is ``{"text": ...}``.
+``task`` and ``side`` name the prompt (``i2i`` | ``q2i`` | ``cls`` | ``seq``; ``query`` | ``target``); an
+embedder without prompts may ignore them.
+
+An item that cannot be embedded becomes an all-zero row: it is never dropped (positions stay aligned) and the
+runner counts and reports zero rows. An embedder may also keep an ``errors`` list of messages; the runner
+copies it into the report.
+
+Baselines (a CLIP dual tower, a text-only MiniLM) implement the same protocol:
+
+    class MiniLMEmbedder:
+        name = "minilm-text"
+        def embed(self, items, *, task, side):
+            return normalise(minilm.encode([text_of(it) for it in items]))
+
+Sequence tasks (seq2item) need a user representation built from the embeddings of the user's history. The
+default is :func:`mean_sequence`; an embedder may define ``embed_sequence(histories)`` to replace it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Embedder", "OmniEmbedder", "SequenceEmbedder", "l2_normalise", "mean_sequence", "sequence_fn"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that embeds items: a ``name`` and ``embed(items, task=, side=) -> [len(items), D]``."""
+
+    name: str
+
+    def embed(self, items: list[dict[str, Any]], *, task: str, side: str) -> np.ndarray:
+        """One L2-normalised float32 row per item, in order; a failed item is an all-zero row."""
+        ...
+
+
+@runtime_checkable
+class SequenceEmbedder(Protocol):
+    """Optional hook: an embedder with its own history → user vector (seq2item)."""
+
+    def embed_sequence(self, histories: list[list[np.ndarray]]) -> np.ndarray:
+        """One L2-normalised row per history; each history is the list of its items' embeddings, oldest first."""
+        ...
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm; all-zero rows stay zero (no division by zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def mean_sequence(histories: list[list[np.ndarray]]) -> np.ndarray:
+    """Default sequence representation: ``u = normalise(mean_i e_i)`` over the history's item embeddings.
+
+    An empty history (or one whose items all failed) gives a zero row.
+    """
+    rows = []
+    width = next((len(h[0]) for h in histories if len(h)), 0)
+    for h in histories:
+        rows.append(np.mean(np.stack(h), axis=0) if len(h) else np.zeros(width, dtype=np.float32))
+    if not rows:
+        return np.zeros((0, width), dtype=np.float32)
+    return l2_normalise(np.stack(rows))
+
+
+def sequence_fn(embedder: object) -> Any:
+    """The embedder's ``embed_sequence`` when it has one, else :func:`mean_sequence`."""
+    fn = getattr(embedder, "embed_sequence", None)
+    return fn if callable(fn) else mean_sequence
+
+
+class OmniEmbedder:
+    """An :class:`~omnivec.model.OmniModel` as an :class:`Embedder`.
+
+    Args:
+        model: a built or loaded omnivec model.
+        batch_size: items per forward pass.
+        dimensions: Matryoshka truncation (re-normalised); ``None`` = full width.
+        name: shown in results and reports (default: the model's card name, else ``"omnivec"``).
+        show_progress_bar: the model's own per-call progress bar (the runner shows its own).
+
+    Bad items (unreadable media, no usable field) are skipped by the model and come back as zero rows; their
+    messages accumulate in :attr:`errors`.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        batch_size: int = 32,
+        dimensions: int | None = None,
+        name: str | None = None,
+        show_progress_bar: bool = False,
+    ) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.dimensions = model.check_dimensions(dimensions) if dimensions is not None else None
+        card = getattr(getattr(model, "model_card_data", None), "model_name", None)
+        self.name = name or card or "omnivec"
+        self.show_progress_bar = show_progress_bar
+        self.errors: list[str] = []
+
+    @property
+    def width(self) -> int:
+        """Embedding width after truncation."""
+        return int(self.dimensions or self.model.dimension)
+
+    def embed(self, items: list[dict[str, Any]], *, task: str, side: str) -> np.ndarray:
+        out = np.zeros((len(items), self.width), dtype=np.float32)
+        if not items:
+            return out
+        res = self.model.encode_items(
+            items,
+            task=task,
+            side=side,
+            dimensions=self.dimensions,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress_bar,
+            skip_errors=True,
+        )
+        if res.indices:
+            out[np.asarray(res.indices)] = res.embeddings
+        for err in res.errors:
+            item = items[err.index] if err.index is not None and err.index < len(items) else {}
+            who = f"item {item['id']!r}" if isinstance(item, dict) and "id" in item else f"item {err.index}"
+            self.errors.append(
+                f"{task}/{side} {who}: {err.reason}" + (f" ({err.field})" if err.field else "")
+            )
+        return out
