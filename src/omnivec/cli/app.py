@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from omnivec.cli import embed, index, model, quickstart, train, world
+from omnivec.cli import embed, index, model, quickstart, recsys, train, world
 from omnivec.cli import eval as eval_cli  # the module name shadows the builtin
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(model.app, name="model", help="Build and inspect models.")
 app.add_typer(world.app, name="world", help="Generate and check the built-in omni-modal world.")
 app.add_typer(index.app, name="index", help="Build and inspect vector indexes (FAISS, Milvus).")
+app.add_typer(recsys.app, name="recsys", help="Collaboration-aware recommendation: interests, ID teacher, evaluation.")
 app.command("embed")(embed.embed)
 app.command("quickstart")(quickstart.quickstart)
 app.command("train")(train.train)
@@ -26,6 +27,7 @@ app.command("mine")(train.mine)
 app.command("balance")(train.balance)
 app.command("search")(index.search)
 app.command("eval")(eval_cli.evaluate)
+app.command("sid")(recsys.sid)
 
 
 def main() -> None:
