@@ -31,7 +31,7 @@ class Profile:
 
 
 PROFILES = {
-    "default": Profile("default", "small", "quickstart.yaml", baseline_steps=85, baseline_batch=16),
+    "default": Profile("default", "small", "quickstart.yaml", baseline_steps=65, baseline_batch=16),
     "tiny": Profile(
         "tiny", "tiny", "quickstart-tiny.yaml", baseline_steps=10, baseline_batch=8, index_kind="flat"
     ),
