@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from omnivec.cli import embed, index, model, quickstart, recsys, train, world
+from omnivec.cli import embed, index, model, quickstart, recsys, serve, train, world
 from omnivec.cli import eval as eval_cli  # the module name shadows the builtin
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("balance")(train.balance)
 app.command("search")(index.search)
 app.command("eval")(eval_cli.evaluate)
 app.command("sid")(recsys.sid)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

@@ -1,0 +1,125 @@
+"""Wire formats: request bodies (pydantic), response bodies, and what an omni item may carry over HTTP.
+
+``POST /v1/embeddings`` follows OpenAI's embeddings API (``input``, ``model``, ``dimensions``,
+``encoding_format``, ``user``) plus two extensions, ``task`` and ``side`` (the prompt of the SAIL model).
+``input`` is a string, a list of strings, or a list of omni items: JSON objects with any of :data:`WIRE_KEYS`,
+media given as ``data:`` URIs (base64), or as paths inside the server's media root when one is configured.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from omnivec.errors import ItemError, UnknownFieldError
+from omnivec.inputs import TEXT_FIELDS
+
+__all__ = [
+    "MEDIA_KEYS",
+    "WIRE_KEYS",
+    "EmbeddingRequest",
+    "SearchRequest",
+    "check_wire_item",
+    "embedding_payload",
+]
+
+#: Media keys of a wire item; values are ``data:`` URIs (or media-root paths).
+MEDIA_KEYS: tuple[str, ...] = ("image", "images", "video", "audio")
+#: Every key a wire item may have.
+WIRE_KEYS: tuple[str, ...] = ("text", *TEXT_FIELDS, *MEDIA_KEYS, "id")
+
+
+class EmbeddingRequest(BaseModel):
+    """Body of ``POST /v1/embeddings``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str | list[Any] = Field(description="a string, a list of strings, or a list of omni items")
+    model: str | None = None
+    dimensions: int | None = Field(None, description="Matryoshka truncation, re-normalised")
+    encoding_format: Literal["float", "base64"] | None = Field(
+        None, description="float (default) or base64 of little-endian float32"
+    )
+    user: str | None = None
+    task: str | None = Field(None, description="extension: prompt task (default: the model's)")
+    side: str | None = Field(None, description="extension: query or target (default: query)")
+
+
+class SearchRequest(BaseModel):
+    """Body of ``POST /v1/search``: one query item against the loaded index."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | dict[str, Any]
+    k: int | None = Field(None, ge=1, description="results (default 10, at most the server's max_search_k)")
+    model: str | None = None
+    task: str | None = None
+    side: str | None = None
+
+
+def check_wire_item(obj: object, index: int) -> object:
+    """Refuse what JSON can carry but the server must not take: unknown keys and non-string media.
+
+    Strings and dicts pass on to :func:`omnivec.inputs.parse_item`, which checks the rest (field types,
+    tags) with the same error types.
+    """
+    if isinstance(obj, str):
+        return obj
+    if not isinstance(obj, Mapping):
+        if isinstance(obj, int | float) or (isinstance(obj, list) and all(isinstance(t, int) for t in obj)):
+            raise ItemError(
+                "token id arrays are not supported: send text, or an object with text fields and media",
+                index=index,
+            )
+        raise ItemError(f"expected a string or an object, got {_json_type(obj)}", index=index)
+    for key in obj:
+        if key not in WIRE_KEYS:
+            raise UnknownFieldError(
+                f"unknown key {key!r}; expected some of {', '.join(WIRE_KEYS)}", index=index, field=str(key)
+            )
+    for key in ("image", "audio"):
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ItemError(f"expected a data URI string, got {_json_type(value)}", index=index, field=key)
+    for key in ("images", "video"):
+        value = obj.get(key)
+        if value is None or (isinstance(value, str) and key == "video"):
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            expected = (
+                "a data URI string or a list of image data URIs" if key == "video" else "a list of data URIs"
+            )
+            raise ItemError(f"expected {expected}, got {_json_type(value)}", index=index, field=key)
+    return dict(obj)
+
+
+def _json_type(value: object) -> str:
+    names = {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "an array",
+             dict: "an object", type(None): "null"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
+
+
+def encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | str:
+    """A vector as OpenAI returns it: a list of floats, or base64 of little-endian float32 bytes."""
+    if encoding_format == "base64":
+        return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return np.asarray(vector, dtype=np.float32).tolist()
+
+
+def embedding_payload(
+    embeddings: np.ndarray, *, model: str, encoding_format: str, prompt_tokens: int
+) -> dict[str, Any]:
+    """The JSON body of a ``/v1/embeddings`` answer."""
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": encode_vector(vec, encoding_format)}
+            for i, vec in enumerate(embeddings)
+        ],
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
