@@ -19,7 +19,9 @@ app = typer.Typer(
 app.add_typer(model.app, name="model", help="Build and inspect models.")
 app.add_typer(world.app, name="world", help="Generate and check the built-in omni-modal world.")
 app.add_typer(index.app, name="index", help="Build and inspect vector indexes (FAISS, Milvus).")
-app.add_typer(recsys.app, name="recsys", help="Collaboration-aware recommendation: interests, ID teacher, evaluation.")
+app.add_typer(
+    recsys.app, name="recsys", help="Collaboration-aware recommendation: interests, ID teacher, evaluation."
+)
 app.command("embed")(embed.embed)
 app.command("quickstart")(quickstart.quickstart)
 app.command("train")(train.train)
