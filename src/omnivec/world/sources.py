@@ -204,11 +204,11 @@ def build_sources(
     add("cls", source_table(ci, target_item=None, target_text=ct), task="cls", query="item", target="text",
         patterns=[("omni", "text")], description="item -> topic label text, two levels (L1, L1 / L2)")  # fmt: skip
 
-    # general: weak captions, four per item, often wrong
+    # general: weak captions, eight per item (three in a million-item world), often wrong
     gi, gt = _captions(items, tr_idx, rng)
     add("general", source_table(gi, target_text=gt), task="general", query="item", target="text",
         patterns=[("image", "text"), ("video", "text"), ("omni", "text")],
-        description="weak machine captions (style, motion, topic), ~25% wrong per slot; large and noisy")  # fmt: skip
+        description="weak machine captions (style, motion, topic), ~25% wrong per slot; the largest source, noisy")  # fmt: skip
     return out
 
 
@@ -245,7 +245,7 @@ def _add_pairs_by(
 
 
 def _captions(items: Items, tr_idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    idx = np.repeat(tr_idx, 4)
+    idx = np.repeat(tr_idx, 8 if len(tr_idx) <= 200_000 else 3)
     u = rng.random((len(idx), 9))
 
     def pick(opts: list[str], x: float) -> str:
