@@ -9,13 +9,11 @@ row and column before training starts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from omnivec.data.schema import SourceConfig
@@ -26,21 +24,10 @@ _ITEM_FIELDS = tuple(k for k in ITEM_KEYS if k not in ("id", "sampling_rate"))
 
 
 def read_table(path: Path) -> pa.Table:
-    """A Parquet or JSONL file as an Arrow table."""
-    if not path.is_file():
-        raise DataFormatError(f"{path}: file not found")
-    if path.suffix == ".parquet":
-        return pq.read_table(path)
-    if path.suffix in (".jsonl", ".json"):
-        rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataFormatError(f"{path}:{n}: not valid JSON: {exc}") from None
-        return pa.Table.from_pylist(rows)
-    raise DataFormatError(f"{path}: expected .parquet or .jsonl")
+    """A Parquet, JSONL or ``datasets`` table (one reader for the whole project: :mod:`omnivec.data.readers`)."""
+    from omnivec.data.readers import load_table
+
+    return load_table(path)
 
 
 def _find(folder: Path, stem: str) -> Path:
