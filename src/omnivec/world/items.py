@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from omnivec.world import vocab
+from omnivec.world.entities import Entities, decorate_text, draw_entities
 from omnivec.world.spec import DAY, EPOCH, FUTURE_FROM_DAY, RATES, SizeSpec
 
 STREAM_ITEMS = 1
@@ -53,6 +54,7 @@ class Items:
     upload_ts: np.ndarray
     author_nick: list[str]
     text: dict[str, list[str | None]]
+    entities: Entities
 
     @property
     def n(self) -> int:
@@ -139,6 +141,9 @@ def generate_items(spec: SizeSpec, seed: int) -> Items:
 
     nicks = _nicknames(author_main, rng)
     text = _texts(seed, l1, l2, location, author, nicks, root, no_media)
+    has_title = np.array([t is not None for t in text["title"]], dtype=bool)
+    entities = draw_entities(seed, root, has_title)
+    decorate_text(text, entities)
     return Items(
         l1=l1,
         l2=l2,
@@ -159,6 +164,7 @@ def generate_items(spec: SizeSpec, seed: int) -> Items:
         upload_ts=upload_ts,
         author_nick=nicks,
         text=text,
+        entities=entities,
     )
 
 

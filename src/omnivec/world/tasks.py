@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from omnivec.data.schema import TaskConfig
 from omnivec.world import vocab
+from omnivec.world.entities import STREAM_ENTITIES, code_query, members_by, nickname_query, title_query
 from omnivec.world.items import Items, item_id
 from omnivec.world.sources import graded_relevance, label_texts
 from omnivec.world.spec import SizeSpec
@@ -158,6 +159,7 @@ def build_tasks(
     _seq2item(b, feed)
     _cls(b)
     _ctr(b, feed)
+    _entity_q2i(b, seed)
     return b.out
 
 
@@ -304,3 +306,37 @@ def _ctr(b: _Builder, feed: Feed) -> None:
     }
     b.add("ctr", rows, type="ctr", query="items", metrics=["auc"], corpus_splits=None,
           description="held-out impressions: user's last 20 plays + shown item -> clicked?")  # fmt: skip
+
+
+def _entity_q2i(b: _Builder, seed: int) -> None:
+    """Entity-heavy search (:mod:`omnivec.world.entities`): a name typed by a user → the items carrying it.
+
+    Queries are drawn from held-out items' entities (so the answer set has a test or cold item); relevance
+    is every corpus item with that entity. Own random stream: the other tasks are unchanged by these.
+    """
+    it = b.items
+    rng = np.random.default_rng([seed, STREAM_ENTITIES, 1])
+    shown_nick = [it.author_nick[int(it.author[i])] if it.text["nickname"][i] else None for i in range(it.n)]
+    kinds = {
+        "nickname-q2i": (shown_nick, nickname_query, "creator handle -> that creator's items showing it"),
+        "title-q2i": (it.entities.work_title, title_query, "work title or a word of it -> the work's items"),
+        "code-q2i": (it.entities.product_code, code_query, "product code -> the items tagged with it"),
+    }
+    for name, (keys, phrase, description) in kinds.items():
+        members = members_by(keys, b.in_corpus)
+        anchors = sorted(
+            {keys[i] for i in np.flatnonzero(b.held) if keys[i] is not None and keys[i] in members}
+        )
+        picked = [anchors[j] for j in sorted(rng.permutation(len(anchors))[: b.q].tolist())]
+        rows: dict[str, list] = {k: [] for k in ("query_id", "query_text", "target_item", "relevant", "cold")}
+        for k, key in enumerate(picked):
+            rel = members[key]
+            held = [i for i in rel if b.held[i]]
+            target = held[int(rng.integers(len(held)))]
+            text = phrase(key, rng.random(3))
+            rows["query_id"].append(f"{name}:{k:06d}")
+            rows["query_text"].append(text)
+            rows["target_item"].append(item_id(target))
+            rows["relevant"].append(_ids(rel))
+            rows["cold"].append(bool(b.cold[target]))
+        b.add(name, rows, type="q2i", query="text", metrics=RETRIEVAL, description=description)
