@@ -201,3 +201,21 @@ def test_embedding_cache_reuses_rows_and_checks_shapes() -> None:
 
     with pytest.raises(ValueError, match="one row per item"):
         EmbeddingCache(Broken(), lambda i: {"id": i}, progress=False).items(["a", "b"], "i2i", "target")
+
+
+def test_embedding_cache_shares_rows_between_identical_prompts() -> None:
+    class OnePrompt(RandomEmbedder):
+        """Items get one catalogue prompt on every task; only text queries differ."""
+
+        def prompt_key(self, task: str, side: str) -> str:
+            return "query" if (task, side) == ("q2i", "query") else "item"
+
+    emb = OnePrompt(fail={"b"})
+    cache = EmbeddingCache(emb, lambda i: {"id": i}, progress=False)
+    i2i = cache.items(["a", "b", "c"], "i2i", "target")
+    np.testing.assert_array_equal(cache.items(["c", "a"], "q2i", "target"), i2i[[2, 0]])
+    np.testing.assert_array_equal(cache.items(["b"], "seq", "query"), i2i[[1]])
+    assert sum(n for *_, n in emb.calls) == 3  # one corpus pass serves i2i, q2i and seq
+    assert cache.is_failed("item", "b", "q2i", "target")  # a failure is known under every sharing prompt
+    cache.texts(["beach"], "q2i", "query")
+    assert sum(n for *_, n in emb.calls) == 4

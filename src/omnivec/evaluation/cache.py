@@ -3,7 +3,9 @@
 All i2i tasks of a world rank against the same corpus, seq2item reuses the i2i item embeddings, and the
 recommendation metrics use them again: caching by ``(task, side, item_id)`` (or query text) makes the corpus
 pass happen once per prompt instead of once per task. Rows that come back all-zero are failed items; the
-cache remembers them so the runner can report them.
+cache remembers them so the runner can report them. Pairs the embedder renders identically (same
+:func:`~omnivec.evaluation.embedders.prompt_key`, e.g. one catalogue instruction for i2i, q2i and seq targets, or
+a baseline without prompts) share one store: the corpus is embedded once for all of them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from omnivec.evaluation.embedders import Embedder
+from omnivec.evaluation.embedders import Embedder, prompt_key
 
 __all__ = ["EmbeddingCache"]
 
@@ -27,6 +29,7 @@ class _Store:
     row: dict[str, int] = field(default_factory=dict)
     blocks: list[np.ndarray] = field(default_factory=list)
     matrix: np.ndarray | None = None
+    failed: set[str] = field(default_factory=set)  # keys whose row came back all-zero
 
     def all(self) -> np.ndarray:
         if self.matrix is None or self.matrix.shape[0] != len(self.row):
@@ -57,7 +60,8 @@ class EmbeddingCache:
         self.item_loader = item_loader
         self.progress = progress
         self.call_size = call_size
-        self._stores: dict[tuple[str, str], _Store] = {}
+        self._stores: dict[tuple[str, str], _Store] = {}  # (kind, prompt key) -> rows
+        self._keys: dict[str, str] = {}  # "task/side" -> prompt key
         self._width: int | None = None
         self.failed: dict[str, set[str]] = {}  # "task/side" -> "item:<id>" | "text:<text>" that failed
         self.computed: dict[str, int] = {}  # "task/side" -> rows embedded
@@ -73,15 +77,21 @@ class EmbeddingCache:
 
     def is_failed(self, kind: str, key: str, task: str, side: str) -> bool:
         """Whether that item (``kind="item"``) or text came back as a zero row."""
-        return f"{kind}:{key}" in self.failed.get(f"{task}/{side}", set())
+        return key in self._store(kind, task, side).failed
 
     @property
     def n_failed(self) -> int:
         return sum(len(v) for v in self.failed.values())
 
     # ----------------------------------------------------------------- private
+    def _store(self, kind: str, task: str, side: str) -> _Store:
+        ts = f"{task}/{side}"
+        if ts not in self._keys:
+            self._keys[ts] = prompt_key(self.embedder, task, side)
+        return self._stores.setdefault((kind, self._keys[ts]), _Store())
+
     def _get(self, kind: str, keys: list[str], task: str, side: str) -> np.ndarray:
-        store = self._stores.setdefault((kind, f"{task}/{side}"), _Store())
+        store = self._store(kind, task, side)
         missing = list(dict.fromkeys(k for k in keys if k not in store.row))
         if missing:
             self._embed(store, kind, missing, task, side)
@@ -112,7 +122,9 @@ class EmbeddingCache:
             self._width = emb.shape[1]
             zero = ~np.any(emb != 0, axis=1)
             if zero.any():
-                self.failed.setdefault(ts, set()).update(f"{kind}:{chunk[i]}" for i in np.flatnonzero(zero))
+                bad = [chunk[i] for i in np.flatnonzero(zero)]
+                store.failed.update(bad)
+                self.failed.setdefault(ts, set()).update(f"{kind}:{k}" for k in bad)
             start = len(store.row)
             store.blocks.append(emb)
             for i, k in enumerate(chunk):

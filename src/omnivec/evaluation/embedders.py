@@ -17,6 +17,10 @@ Baselines (a CLIP dual tower, a text-only MiniLM) implement the same protocol:
         def embed(self, items, *, task, side):
             return normalise(minilm.encode([text_of(it) for it in items]))
 
+Two (task, side) pairs that an embedder renders identically give identical rows; an embedder may say so with
+an optional ``prompt_key(task, side) -> str`` (equal keys = equal embeddings) and the evaluation cache then
+embeds the corpus once for all of them (:func:`prompt_key`). Without it every (task, side) is its own pass.
+
 Sequence tasks (seq2item) need a user representation built from the embeddings of the user's history. The
 default is :func:`mean_sequence`; an embedder may define ``embed_sequence(histories)`` to replace it.
 """
@@ -27,7 +31,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Embedder", "OmniEmbedder", "SequenceEmbedder", "l2_normalise", "mean_sequence", "sequence_fn"]
+__all__ = [
+    "Embedder",
+    "OmniEmbedder",
+    "SequenceEmbedder",
+    "l2_normalise",
+    "mean_sequence",
+    "prompt_key",
+    "sequence_fn",
+]
 
 
 @runtime_checkable
@@ -77,6 +89,12 @@ def sequence_fn(embedder: object) -> Any:
     return fn if callable(fn) else mean_sequence
 
 
+def prompt_key(embedder: object, task: str, side: str) -> str:
+    """The embedder's own ``prompt_key(task, side)`` when it has one, else ``"task/side"``."""
+    fn = getattr(embedder, "prompt_key", None)
+    return str(fn(task, side)) if callable(fn) else f"{task}/{side}"
+
+
 class OmniEmbedder:
     """An :class:`~omnivec.model.OmniModel` as an :class:`Embedder`.
 
@@ -112,6 +130,14 @@ class OmniEmbedder:
     def width(self) -> int:
         """Embedding width after truncation."""
         return int(self.dimensions or self.model.dimension)
+
+    def prompt_key(self, task: str, side: str) -> str:
+        """The rendered prompt of (task, side): pairs with the same wording share embeddings."""
+        from omnivec.model.prompts import render_segments, resolve_task_side
+
+        config = self.model.omni_input.prompt_config
+        task, side = resolve_task_side(config, task, side)
+        return repr(render_segments(config, task, side))
 
     def embed(self, items: list[dict[str, Any]], *, task: str, side: str) -> np.ndarray:
         out = np.zeros((len(items), self.width), dtype=np.float32)

@@ -18,17 +18,24 @@ SIDES = ("query", "target")
 SLOTS = ("audio", "vision", "text")
 _PLACEHOLDER = re.compile(r"\{(instruction|audio|vision|text)\}")
 
+#: The catalogue-side instruction of the default prompts: every item that is a candidate, or that stands for
+#: itself (an i2i query, a history item, an item to label), is embedded with this one wording, so one catalogue
+#: embedding serves search, i2i recommendation, sequence recommendation and classification (one index, one
+#: corpus pass). Only free-text queries and label names get their own instruction (as in E5/BGE).
+ITEM_INSTRUCTION = "Represent this video."
+
 #: The default instructions: short, because on CPU every prompt token is paid for on every item. The
-#: paper's longer Fig. 5 wording is in :data:`PAPER_INSTRUCTIONS` (used by the ``sail-qwen`` architecture).
+#: paper's longer per-task Fig. 5 wording is in :data:`PAPER_INSTRUCTIONS` (used by the ``sail-qwen``
+#: architecture; it gives every task its own catalogue embedding).
 DEFAULT_INSTRUCTIONS: dict[str, str] = {
-    "i2i/query": "Find videos on the same theme.",
-    "i2i/target": "Find videos on the same theme.",
+    "i2i/query": ITEM_INSTRUCTION,
+    "i2i/target": ITEM_INSTRUCTION,
     "q2i/query": "Search query for a video.",
-    "q2i/target": "Video to find by search.",
-    "cls/query": "Video to label.",
+    "q2i/target": ITEM_INSTRUCTION,
+    "cls/query": ITEM_INSTRUCTION,
     "cls/target": "Content label.",
-    "seq/query": "Video a user watched.",
-    "seq/target": "Video a user watched.",
+    "seq/query": ITEM_INSTRUCTION,
+    "seq/target": ITEM_INSTRUCTION,
 }
 
 #: Paraphrases of the paper's Fig. 5 instructions. Keys are ``task/side``.

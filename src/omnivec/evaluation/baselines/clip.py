@@ -111,6 +111,10 @@ class DualTowerEmbedder:
         return out
 
     @torch.no_grad()
+    def prompt_key(self, task: str, side: str) -> str:
+        """No prompts: every (task, side) gives the same vectors, so the corpus is embedded once."""
+        return "no-prompt"
+
     def embed(self, items: list[dict], *, task: str, side: str) -> np.ndarray:
         chunks = []
         for s in range(0, len(items), self.batch_size):

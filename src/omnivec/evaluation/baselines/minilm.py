@@ -42,6 +42,10 @@ class MiniLMEmbedder:
 
         return cls(SentenceTransformer(str(resolve_pretrained(PACKAGE_MODEL)), device="cpu"), name)
 
+    def prompt_key(self, task: str, side: str) -> str:
+        """No prompts: every (task, side) gives the same vectors, so the corpus is embedded once."""
+        return "no-prompt"
+
     def embed(self, items: list[dict], *, task: str, side: str) -> np.ndarray:
         texts = _texts(items)
         dim = self.model.get_embedding_dimension()
