@@ -106,3 +106,31 @@ def test_source_weights_errors():
         source_weights({**train, "audio_only": {"audio": np.ones((10, 4))}}, val, k=2)
     with pytest.raises(ConfigError, match="temperature"):
         source_weights(train, val, temperature=0.0)
+
+
+def test_per_set_votes_keep_a_source_that_serves_one_set_well():
+    """Two i2i-like sets and one q2i-like set: the paper's mean starves the q2i source, per-set votes don't."""
+    from omnivec.data import balancing
+
+    scores = np.array([[0.6, 0.6, 0.2],  # i2i source: close to both i2i sets
+                       [0.2, 0.2, 0.7]])  # q2i source: close to the q2i set only  # fmt: skip
+    votes = balancing._per_set_votes(scores, temperature=0.05)
+    assert votes.sum() == pytest.approx(1.0)
+    e1 = np.exp(np.array([0.6, 0.2]) / 0.05)
+    e3 = np.exp(np.array([0.2, 0.7]) / 0.05)
+    np.testing.assert_allclose(votes, (2 * e1 / e1.sum() + e3 / e3.sum()) / 3)
+    assert votes[1] == pytest.approx(1 / 3, abs=0.01)  # one set of three voted for it
+    mean = balancing._softmax(np.nanmean(scores, axis=1) / 0.05)
+    assert mean[1] < 0.15 < votes[1]  # the paper's aggregate gives it far less
+    # A NaN (no common modality) drops that source from that set's vote only.
+    with_nan = balancing._per_set_votes(np.array([[0.6, np.nan], [0.2, 0.7]]), temperature=0.05)
+    assert with_nan[1] > 0.5 and with_nan.sum() == pytest.approx(1.0)
+
+
+def test_source_weights_aggregate_option():
+    train, val = _sets()
+    per_set = source_weights(train, val, k=4, seed=0, aggregate="per_set")
+    assert sum(per_set.weights.values()) == pytest.approx(1.0)
+    assert per_set.weights["near"] > per_set.weights["far"]
+    with pytest.raises(ConfigError, match="aggregate"):
+        source_weights(train, val, aggregate="max")  # type: ignore[arg-type]

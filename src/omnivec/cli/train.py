@@ -63,7 +63,10 @@ def balance(
     out: Path = typer.Option(None, help="where to save the weights JSON (default DATA/balance.json)"),
     per_set: int = typer.Option(256, help="samples embedded per source / validation set"),
     k: int = typer.Option(8, help="k-means clusters per set and modality"),
-    temperature: float = typer.Option(0.05, help="softmax temperature over mean alignment scores"),
+    temperature: float = typer.Option(0.05, help="softmax temperature over alignment scores"),
+    aggregate: str = typer.Option(
+        "mean", help="mean = softmax of each source's mean score (paper); per_set = each validation set votes"
+    ),
     seed: int = typer.Option(0),
 ) -> None:
     """Adaptive multi-source balancing: print and save per-source sampling weights."""
@@ -72,7 +75,8 @@ def balance(
     from omnivec.training.data import TrainingData
 
     result = balance_sources(
-        load(model), TrainingData(data), per_set=per_set, k=k, temperature=temperature, seed=seed
+        load(model), TrainingData(data), per_set=per_set, k=k, temperature=temperature, seed=seed,
+        aggregate=aggregate,
     )
     typer.echo(result.table())
     path = out or Path(data) / "balance.json"

@@ -6,6 +6,11 @@ is scored by ``S = Σ P ⊙ C`` where ``C`` is the centroid cosine matrix and ``
 transport plan for the cost ``1 − C``; the per-source mean over validation sets goes through a softmax
 to give the sampling weights of stochastic specialization (:mod:`omnivec.data.samplers`).
 
+``aggregate="per_set"`` (our variant) lets every validation set vote instead: a softmax over sources per set,
+then the mean of those distributions. With the paper's mean, a source that serves one task family very well
+(search queries) but looks unlike the others (i2i sets outnumber q2i sets) is starved; per-set voting gives
+each validation set the same mass to hand out.
+
 Choices the paper leaves open, made here and configurable: ``k = 8``, uniform marginals (or
 cluster-size marginals), ``ε = 0.05``, fusion > vision > text > audio fallback, softmax temperature 1,
 embeddings L2-normalised before k-means, at most 10 000 samples per set (seeded draw).
@@ -154,6 +159,24 @@ class BalanceResult:
         return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    w = np.exp(logits - logits.max())
+    return w / w.sum()
+
+
+def _per_set_votes(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """Mean over validation sets of a softmax over the sources scored on that set (NaN = not scored)."""
+    votes = np.zeros(scores.shape[0])
+    n_sets = 0
+    for j in range(scores.shape[1]):
+        col = scores[:, j]
+        ok = ~np.isnan(col)
+        if ok.any():
+            votes[ok] += _softmax(col[ok] / temperature)
+            n_sets += 1
+    return votes / n_sets
+
+
 def _seed_for(seed: int, kind: str, name: str, modality: str) -> int:
     """Stable per-set seed (independent of dict order and of Python's salted ``hash``)."""
     return (seed * 1_000_003 + zlib.crc32(f"{kind}/{name}/{modality}".encode())) % (2**32)
@@ -176,6 +199,7 @@ def source_weights(
     kmeans_iters: int = 100,
     max_samples: int = 10_000,
     marginals: Literal["uniform", "size"] = "uniform",
+    aggregate: Literal["mean", "per_set"] = "mean",
 ) -> BalanceResult:
     """Sampling weight per training source from its alignment with the validation sets.
 
@@ -191,6 +215,8 @@ def source_weights(
         seed: drives the subsampling and k-means.
         modality_priority: fallback order.
         marginals: ``"uniform"`` Sinkhorn marginals, or ``"size"`` = cluster sizes.
+        aggregate: ``"mean"`` (paper): ``softmax(mean_j S_ij / T)``; ``"per_set"``:
+            ``mean_j softmax_i(S_ij / T)`` over the sources scored against set ``j``.
     """
     if not train:
         raise ConfigError("train: at least one training source is required")
@@ -198,6 +224,8 @@ def source_weights(
         raise ConfigError("val: at least one validation set is required")
     if not temperature > 0:
         raise ConfigError(f"temperature: must be > 0, got {temperature!r}")
+    if aggregate not in ("mean", "per_set"):
+        raise ConfigError(f"aggregate: must be 'mean' or 'per_set', got {aggregate!r}")
     if marginals not in ("uniform", "size"):
         raise ConfigError(f"marginals: must be 'uniform' or 'size', got {marginals!r}")
     if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples <= 0:
@@ -244,9 +272,7 @@ def source_weights(
             "give them an embedding of a common modality or drop them from balancing"
         )
     mean = np.array([np.nanmean(row) for row in scores])
-    logits = mean / temperature
-    w = np.exp(logits - logits.max())
-    w /= w.sum()
+    w = _softmax(mean / temperature) if aggregate == "mean" else _per_set_votes(scores, temperature)
     return BalanceResult(
         weights={name: float(w[i]) for i, name in enumerate(train_names)},
         scores=scores,

@@ -83,6 +83,7 @@ def balance_sources(
     temperature: float = 0.05,
     seed: int = 0,
     batch_size: int = 64,
+    aggregate: str = "mean",
 ) -> BalanceResult:
     """Weights for ``sources`` (default: all) from their alignment with the validation sets (default: the
     folder's tasks of type i2i/q2i/cls; or the sources named in ``validation``)."""
@@ -112,7 +113,7 @@ def balance_sources(
 
         raise ConfigError(f"{data.root}: no evaluation tasks to balance against; pass validation sources")
     _center(train, val)
-    return source_weights(train, val, k=k, temperature=temperature, seed=seed)
+    return source_weights(train, val, k=k, temperature=temperature, seed=seed, aggregate=aggregate)  # type: ignore[arg-type]
 
 
 def _center(*groups: dict[str, dict[str, np.ndarray]]) -> None:

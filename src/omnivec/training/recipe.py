@@ -129,6 +129,11 @@ class Recipe(_Strict):
     )
     balance_per_set: int = Field(128, ge=8, description="samples embedded per set when balance is 'auto'")
     balance_temperature: float = Field(0.05, gt=0, description="softmax temperature of the balancing weights")
+    balance_aggregate: Literal["mean", "per_set"] = Field(
+        "mean",
+        description="how validation sets combine: 'mean' = softmax of each source's mean score (paper); "
+        "'per_set' = every validation set votes with its own softmax over sources, votes averaged",
+    )
     cre: CRESpec | None = Field(None, description="collaboration-aware stages (seq2item / id2item sources)")
     stages: list[StageSpec] = Field(min_length=1)
 

@@ -436,7 +436,8 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str],
 
             model.eval()
             result = balance_sources(model, data, per_set=recipe.balance_per_set,
-                                     temperature=recipe.balance_temperature, seed=recipe.seed)  # fmt: skip
+                                     temperature=recipe.balance_temperature, seed=recipe.seed,
+                                     aggregate=recipe.balance_aggregate)  # fmt: skip
             save_balance(result, balance_file)
             echo("  balancing weights (fusion-first alignment with the validation sets):")
             for name, w in sorted(result.weights.items(), key=lambda kv: -kv[1]):
