@@ -75,7 +75,12 @@ def balance(
     from omnivec.training.data import TrainingData
 
     result = balance_sources(
-        load(model), TrainingData(data), per_set=per_set, k=k, temperature=temperature, seed=seed,
+        load(model),
+        TrainingData(data),
+        per_set=per_set,
+        k=k,
+        temperature=temperature,
+        seed=seed,
         aggregate=aggregate,
     )
     typer.echo(result.table())
