@@ -95,8 +95,9 @@ def test_persistence_reopen_items_and_search_overrides(tmp_path, clustered):
     info = build_index(x, ids, tmp_path / "idx", kind="hnsw", ef_search=16, items=items, model=tmp_path / "m")
     assert info.items == {"with_fields": 400, "missing": 400, "unused": 1, "source": None}
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == [
-        "ids.parquet", "index.faiss", "index.json", "items.parquet",
+        "ids.parquet", "index.faiss", "index.json", "items.parquet", "lexical",
     ]  # fmt: skip
+    assert info.lexical is not None and info.lexical["size"] == 400  # the items with a title (BM25 part)
     stored = json.loads((tmp_path / "idx" / "index.json").read_text())
     assert stored["model"] == str((tmp_path / "m").resolve()) and "created_at" not in stored
     first = open_index(tmp_path / "idx").search(x[:5], 7)

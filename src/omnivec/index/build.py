@@ -2,9 +2,11 @@
 
 A build truncates the vectors to ``dim`` (Matryoshka: leading components, re-normalised), builds the backend
 index inside a temporary sibling folder (:func:`omnivec.utils.io.atomic_dir`), measures recall@10 against
-exact search on a seeded sample of corpus vectors, writes ``ids.parquet``, ``items.parquet`` and finally
-``index.json``, and only then swaps the folder in. A failed or killed build leaves the previous index as it
-was; leftovers of a killed build (its temporary folder) are removed by the next build of the same folder.
+exact search on a seeded sample of corpus vectors, writes the lexical (BM25) index of the items' text into
+``lexical/`` (when asked, or by default when the items have text), ``ids.parquet``, ``items.parquet`` and
+finally ``index.json``, and only then swaps the folder in. A failed or killed build leaves the previous index
+as it was; leftovers of a killed build (its temporary folder) are removed by the next build of the same
+folder.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 import pyarrow as pa
 
 from omnivec.errors import ConfigError, DataFormatError, OmnivecError
-from omnivec.index.protocol import FORMAT_VERSION, METRICS, BaseIndex, IndexInfo
+from omnivec.index.lexical import LEXICAL_FIELDS, LexicalIndex, item_text
+from omnivec.index.protocol import FORMAT_VERSION, LEXICAL_DIR, METRICS, BaseIndex, IndexInfo
 from omnivec.index.registry import get_backend
 from omnivec.index.tables import (
     align_items,
@@ -64,6 +67,9 @@ def build_index(
     compare_kinds: bool | Sequence[str] = False,
     items_source: str | os.PathLike | None = None,
     progress: bool = False,
+    lexical: bool | None = None,
+    lexical_k1: float = 1.5,
+    lexical_b: float = 0.75,
     **backend_options: Any,
 ) -> IndexInfo:
     """Build a ``backend``/``kind`` index of ``embeddings`` (rows match ``ids``) in ``out_dir``, atomically.
@@ -75,6 +81,10 @@ def build_index(
     Recall@10 against exact search is measured on ``recall_queries`` corpus vectors drawn with ``seed``;
     ``compare_kinds`` (``True`` or a list) also measures other kinds in a scratch folder. ``items_source``
     (the items file) is recorded so consumers can resolve relative media paths.
+    ``lexical`` builds a BM25 index (:class:`~omnivec.index.lexical.LexicalIndex` with ``lexical_k1``,
+    ``lexical_b``) over the items' text fields (title, ocr, asr, nickname, tags, text; read before ``fields`` selects
+    columns) into ``lexical/``: ``None`` (default) builds it when some item has text, ``True`` requires it,
+    ``False`` skips it.
     ``backend_options`` are the kind's options (see :mod:`omnivec.index.params`) and, for Milvus, ``uri``,
     ``collection`` and ``token``.
     """
@@ -104,6 +114,9 @@ def build_index(
     table = items if isinstance(items, pa.Table) or items is None else items_to_table(items)
     items_table, items_summary = align_items(table, ids, fields=fields)
     items_summary["source"] = str(Path(items_source).resolve()) if items_source is not None else None
+    lexical_index, lexical_summary = _build_lexical(
+        table, ids, lexical, lexical_k1, lexical_b, progress, notes
+    )
     out = Path(out_dir)
     remove_stale_builds(out)
     previous = _previous_info(out)
@@ -127,6 +140,7 @@ def build_index(
         "notes": notes,
         "recall_k": k,
         "recall_queries": len(sample),
+        "lexical": lexical_summary,
     }
     with atomic_dir(out) as tmp:
         (tmp / BUILD_MARKER).write_text(str(os.getpid()))
@@ -141,6 +155,8 @@ def build_index(
             by_kind.update(_compare(cls, prepared, ids, info, others, sample, exact, tmp, notes))
         info["recall_at_10"] = recall
         info["recall_by_kind"] = by_kind
+        if lexical_index is not None:
+            lexical_index.save(tmp / LEXICAL_DIR)
         write_ids(tmp, ids)
         write_items(tmp, items_table)
         (tmp / BUILD_MARKER).unlink()
@@ -150,8 +166,51 @@ def build_index(
         path=out, backend=backend, kind=kind, metric=metric, dim=dim, source_dim=source_dim, size=n,
         recall_at_10=recall, recall_by_kind=by_kind, recall_queries=len(sample), options=options,
         model=info["model"], task=task, items=items_summary, notes=list(info["notes"]),
-        seconds=time.perf_counter() - started,
+        lexical=lexical_summary, seconds=time.perf_counter() - started,
     )  # fmt: skip
+
+
+def _build_lexical(
+    table: pa.Table | None,
+    ids: Sequence[str],
+    lexical: bool | None,
+    k1: float,
+    b: float,
+    progress: bool,
+    notes: list[str],
+) -> tuple[LexicalIndex | None, dict[str, Any] | None]:
+    """The BM25 index over the items with text (``None`` when skipped) and its ``index.json`` summary."""
+    if lexical is False:
+        return None, None
+    text_fields = [f for f in LEXICAL_FIELDS if table is not None and f in table.column_names]
+    texts: list[str] = []
+    with_text: list[str] = []
+    if text_fields:
+        aligned, _ = align_items(table, ids, fields=text_fields)
+        for item_id, row in zip(ids, aligned.select(text_fields).to_pylist(), strict=True):
+            text = item_text(row)
+            if text:
+                texts.append(text)
+                with_text.append(item_id)
+    if not with_text:
+        if lexical:
+            raise ConfigError(
+                "lexical index requested (--lexical) but no indexed item has text in "
+                f"{', '.join(LEXICAL_FIELDS)}; pass --items with text fields, or --no-lexical"
+            )
+        if table is not None:
+            notes.append(f"lexical: skipped, no indexed item has text ({', '.join(LEXICAL_FIELDS)})")
+        return None, None
+    index = LexicalIndex.build(texts, with_text, k1=k1, b=b, show_progress=progress)
+    summary = {
+        "size": len(index),
+        "fields": text_fields,
+        "tokenizer": index.meta["tokenizer"],
+        "k1": index.meta["k1"],
+        "b": index.meta["b"],
+        "vocabulary": index.meta["vocabulary"],
+    }
+    return index, summary
 
 
 def _compare(

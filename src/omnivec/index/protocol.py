@@ -1,24 +1,32 @@
 """What every index backend offers: :class:`Index` (the protocol), :class:`SearchHit`, :class:`IndexInfo`.
 
 An index folder holds ``index.json`` (backend, kind, dim, metric, size, options, recall@10, model),
-``ids.parquet`` (row → ``item_id``), ``items.parquet`` (item fields aligned with the rows) and the backend's
+``ids.parquet`` (row → ``item_id``), ``items.parquet`` (item fields aligned with the rows), the backend's
 own files (``index.faiss`` for FAISS; a milvus-lite ``milvus.db`` folder, or nothing when the collection
-lives on a Milvus server). :class:`BaseIndex` implements everything except the nearest-neighbour call, so a
-backend only builds, opens and answers ``_search``.
+lives on a Milvus server) and, when built with text, ``lexical/`` (BM25, :mod:`omnivec.index.lexical`).
+:class:`BaseIndex` implements everything except the nearest-neighbour call, so a backend only builds, opens
+and answers ``_search``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from omnivec.errors import ConfigError
+from omnivec.errors import ConfigError, DataFormatError
 from omnivec.index.tables import ItemStore
 from omnivec.index.vectors import prepare_vectors
+
+if TYPE_CHECKING:
+    from omnivec.index.lexical import LexicalIndex
+
+#: Subfolder of an index folder holding its lexical (BM25) index.
+LEXICAL_DIR = "lexical"
 
 #: Version of the on-disk layout written into ``index.json``.
 FORMAT_VERSION = 1
@@ -29,14 +37,23 @@ METRICS: tuple[str, ...] = ("ip", "cosine")
 
 @dataclass
 class SearchHit:
-    """One result: the item id, its similarity to the query (higher is closer) and the item's fields."""
+    """One result: the item id, its score for the query (higher is closer) and the item's fields.
+
+    ``score`` is the cosine similarity for dense search, the BM25 score for lexical search and the fused
+    score for hybrid search; then ``details`` holds the hit's rank and score on each side that found it
+    (``{"dense": {"rank": 3, "score": 0.71}, "lexical": {"rank": 1, "score": 8.2}}``).
+    """
 
     id: str
     score: float
     fields: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "score": self.score, "fields": self.fields}
+        out = {"id": self.id, "score": self.score, "fields": self.fields}
+        if self.details:
+            out["details"] = self.details
+        return out
 
 
 @dataclass
@@ -45,7 +62,8 @@ class IndexInfo:
 
     ``recall_at_10`` is the recall@10 of the built index against exact (brute-force) search, measured on
     ``recall_queries`` corpus vectors drawn with ``seed``; ``recall_by_kind`` adds the other kinds measured
-    with ``compare_kinds``. ``seconds`` (build wall time) is reported here but not stored on disk.
+    with ``compare_kinds``. ``lexical`` summarises the BM25 part (items with text, fields, tokenizer, k1, b),
+    ``None`` when the index has none. ``seconds`` (build wall time) is reported here but not stored on disk.
     """
 
     path: Path
@@ -63,6 +81,7 @@ class IndexInfo:
     task: str | None = None
     items: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    lexical: dict[str, Any] | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +130,8 @@ class BaseIndex:
         self.size = len(ids)
         self._ids = ids
         self._items = ItemStore(self.path, ids)
+        self._lexical: LexicalIndex | None = None
+        self._lexical_lock = threading.Lock()
 
     # ----------------------------------------------------------- protocol
     def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:
@@ -125,6 +146,32 @@ class BaseIndex:
 
     def item(self, item_id: str) -> dict[str, Any] | None:
         return self._items.get(str(item_id))
+
+    def item_fields(self, item_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored fields of each id (``{}`` for one with no fields or not indexed), in one table read."""
+        return self._items.get_many([str(i) for i in item_ids])
+
+    @property
+    def has_lexical(self) -> bool:
+        """Whether the index was built with a lexical part (``index.json`` key ``lexical``)."""
+        return bool(self.info.get("lexical"))
+
+    @property
+    def lexical(self) -> LexicalIndex | None:
+        """The BM25 index of the items' text (``lexical/``), loaded on first use; ``None`` without one."""
+        if not self.has_lexical:
+            return None
+        with self._lexical_lock:
+            if self._lexical is None:
+                from omnivec.index.lexical import LexicalIndex
+
+                folder = self.path / LEXICAL_DIR
+                if not folder.is_dir():
+                    raise DataFormatError(
+                        f"{self.path}: index.json lists a lexical index but {folder} is missing"
+                    )
+                self._lexical = LexicalIndex.load(folder)
+            return self._lexical
 
     def search_ids(self, queries: np.ndarray, k: int) -> list[list[str]]:
         """Ids only (no field lookup): what recall is measured on."""
