@@ -1,4 +1,5 @@
-"""``omnivec index build|info`` and ``omnivec search``: vector indexes over an embeddings Parquet.
+"""``omnivec index build|info`` and ``omnivec search``: vector indexes over an embeddings Parquet, with a
+lexical (BM25) part over the items' text; search in dense, lexical or hybrid mode.
 
 Library code is imported inside the commands, so ``omnivec --help`` stays fast.
 """
@@ -53,6 +54,11 @@ def build_cmd(
         None, help="milvus: server URI (http://host:19530) or a .db file; default: milvus.db in OUT"
     ),
     collection: str = typer.Option(None, help="milvus: collection name / alias (default omnivec)"),
+    lexical: bool = typer.Option(
+        None,
+        "--lexical/--no-lexical",
+        help="BM25 index of the items' text fields in OUT/lexical (default: on when --items have text)",
+    ),
 ) -> None:
     """Build an index, print recall@10 of the built kind against exact search, and write OUT atomically.
 
@@ -70,7 +76,8 @@ def build_cmd(
     info = build_index_from_files(
         emb, out, items_path=items, backend=backend, kind=kind, dim=dim, metric=metric, seed=seed,
         model=model, task=task, recall_queries=recall_queries, compare_kinds=compare, progress=True,
-        fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None, **options,
+        lexical=lexical, fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None,
+        **options,
     )  # fmt: skip
     typer.echo(
         f"built {info.backend} {info.kind} index of {info.size} vectors (dim {info.dim} of {info.source_dim}) "
@@ -86,6 +93,12 @@ def build_cmd(
         typer.echo(
             f"items: {info.items['with_fields']} with fields, {info.items['missing']} without, "
             f"{info.items['unused']} unused rows in {items}"
+        )
+    if info.lexical:
+        typer.echo(
+            f"lexical: BM25 over {info.lexical['size']} items with text "
+            f"(fields {', '.join(info.lexical['fields'])}; {info.lexical['vocabulary']} terms) "
+            f"-> {info.path}/lexical"
         )
     for note in info.notes:
         typer.secho(f"note: {note}", fg="yellow")
@@ -109,13 +122,25 @@ def search(
     model: Path = typer.Option(None, help="model folder (default: the one recorded in the index)"),
     task: str = typer.Option(None, help="prompt task of the query (default: the index's, else q2i)"),
     side: str = typer.Option("query", help="prompt side of the query"),
+    mode: str = typer.Option(
+        "dense",
+        help="dense (vectors) | lexical (BM25 over item text; --text only, no model) | hybrid (fused)",
+    ),
+    fusion: str = typer.Option(None, help="hybrid: rrf (reciprocal-rank, default) | weighted (score sum)"),
+    dense_weight: float = typer.Option(None, help="hybrid: weight of the dense ranking (default 1)"),
+    lexical_weight: float = typer.Option(None, help="hybrid: weight of the lexical ranking (default 1)"),
+    candidates: int = typer.Option(None, help="hybrid: candidates taken from each side (default 100)"),
     as_json: bool = typer.Option(False, "--json", help="print the hits as JSON"),
 ) -> None:
-    """Embed a query (text and/or media) with the model and print the top-k items: id, score, fields."""
+    """Search an index: embed the query (text and/or media) and/or match its text with BM25; print the top-k
+    items: id, score, fields."""
     from omnivec.errors import ConfigError
     from omnivec.index import open_index
     from omnivec.index import search as search_index
+    from omnivec.index.hybrid import DEFAULT_CANDIDATES, MODES
 
+    if mode not in MODES:
+        raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     query = {
         key: value if isinstance(value, str) else str(value)
         for key, value in (("text", text), ("image", image), ("audio", audio), ("video", video))
@@ -123,15 +148,33 @@ def search(
     }
     if not query:
         raise typer.BadParameter("give at least one of --text, --image, --audio, --video")
+    if mode != "dense" and not (text or "").strip():
+        raise typer.BadParameter(f"--mode {mode} needs --text (BM25 matches the query text)")
+    if mode == "lexical" and len(query) > 1:
+        raise typer.BadParameter(
+            "--mode lexical searches text only; drop --image/--audio/--video or use hybrid"
+        )
+    hybrid_options = {"--fusion": fusion, "--dense-weight": dense_weight, "--lexical-weight": lexical_weight,
+                      "--candidates": candidates}  # fmt: skip
+    given = [name for name, value in hybrid_options.items() if value is not None]
+    if given and mode != "hybrid":
+        raise typer.BadParameter(f"{', '.join(given)} apply to --mode hybrid only")
+    weights = {s: w for s, w in (("dense", dense_weight), ("lexical", lexical_weight)) if w is not None}
     idx = open_index(index)
     try:
-        model_dir = model or idx.info.get("model")
-        if model_dir is None:
-            raise ConfigError(f"no --model given and index {index} records no model; pass --model DIR")
-        from omnivec.model import load
+        loaded = None
+        if mode != "lexical":
+            model_dir = model or idx.info.get("model")
+            if model_dir is None:
+                raise ConfigError(f"no --model given and index {index} records no model; pass --model DIR")
+            from omnivec.model import load
 
+            loaded = load(model_dir)
         task = task or idx.info.get("task") or "q2i"
-        hits = search_index(load(model_dir), idx, query, k, task=task, side=side)
+        hits = search_index(
+            loaded, idx, query, k, task=task, side=side, mode=mode, fusion=fusion or "rrf",
+            weights=weights or None, candidates=candidates or DEFAULT_CANDIDATES,
+        )  # fmt: skip
     finally:
         close = getattr(idx, "close", None)
         if close is not None:
@@ -141,4 +184,8 @@ def search(
         return
     for rank, hit in enumerate(hits, start=1):
         fields = "  ".join(f"{key}={value!r}" for key, value in hit.fields.items())
-        typer.echo(f"{rank:3d}. {hit.score:.4f}  {hit.id}" + (f"  {fields}" if fields else ""))
+        sides = "  ".join(
+            f"[{side} #{d['rank']} {d['score']:.4f}]" for side, d in hit.details.items()
+        ) if mode == "hybrid" else ""  # fmt: skip
+        line = f"{rank:3d}. {hit.score:.4f}  {hit.id}"
+        typer.echo(line + (f"  {sides}" if sides else "") + (f"  {fields}" if fields else ""))
