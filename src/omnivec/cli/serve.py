@@ -29,6 +29,12 @@ def serve(
     max_batch_pixels: int = typer.Option(64 * 224 * 224, help="decoded frame pixels per forward pass"),
     batch_wait_ms: float = typer.Option(2.0, help="wait for more items before a partial batch"),
     request_timeout: float = typer.Option(30.0, help="seconds per request before 504"),
+    search_mode: str = typer.Option(
+        "dense",
+        help="mode of /v1/search requests that name none: dense | lexical | hybrid (lexical and hybrid need "
+        "an index built with a lexical part; queries without text still run dense)",
+    ),
+    search_fusion: str = typer.Option("rrf", help="hybrid fusion of requests that name none: rrf | weighted"),
     log_level: str = typer.Option("info"),
 ) -> None:
     """Serve a model (and optionally an index) over HTTP until Ctrl-C / SIGTERM, then drain in-flight work."""
@@ -58,6 +64,8 @@ def serve(
             max_batch_pixels=max_batch_pixels,
             batch_wait_ms=batch_wait_ms,
             request_timeout_s=request_timeout,
+            search_mode=search_mode,
+            search_fusion=search_fusion,
             max_request_items=max(1, min(256, max_queue_items)),
         )
     except ValidationError as exc:

@@ -34,7 +34,7 @@ from omnivec.serve.encoder import Embedder
 from omnivec.serve.errors import APIError, InternalErrorMiddleware, error_response
 from omnivec.serve.metrics import Metrics, MetricsMiddleware
 from omnivec.serve.routes import STATIC_DIR, router
-from omnivec.serve.search import items_base_dir
+from omnivec.serve.search import has_lexical, items_base_dir
 from omnivec.serve.security import APIKeyMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from omnivec.serve.settings import ServeSettings
 from omnivec.serve.state import ServerState
@@ -51,12 +51,21 @@ def create_app(model: Any, *, index: Any = None, settings: ServeSettings | None 
     """The server app for ``model`` (an :class:`~omnivec.model.OmniModel`) and an optional ``index``.
 
     ``index`` is any object with the :class:`~omnivec.serve.search.IndexLike` protocol
-    (``omnivec.index.open_index(path)``). Raises :class:`ConfigError` when the index is wider than the model.
+    (``omnivec.index.open_index(path)``; its ``lexical`` part enables ``lexical``/``hybrid`` search). Raises
+    :class:`ConfigError` when the index is wider than the model, or when ``settings.search_mode`` is not
+    ``dense`` and the index has no lexical part.
     """
     settings = settings or ServeSettings()
     embedder = Embedder(model, settings)
     if index is not None and int(index.dim) > embedder.dimension:
         raise ConfigError(f"the index has dim {index.dim}, wider than the model's {embedder.dimension}")
+    if index is not None and settings.search_mode != "dense" and not has_lexical(index):
+        raise ConfigError(
+            f"search_mode {settings.search_mode!r} needs an index with a lexical part and this one has none; "
+            "rebuild it with `omnivec index build --lexical` or serve with search_mode 'dense'"
+        )
+    if index is not None and has_lexical(index):
+        getattr(index, "lexical", None)  # load the BM25 part now: a broken one fails here, not on a request
     # the callbacks below read `state` (assigned further down) only once the app runs
     metrics = Metrics(
         queue_items=lambda: float(state.batcher.queued_items),

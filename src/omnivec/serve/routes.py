@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from omnivec.serve.errors import APIError
 from omnivec.serve.metrics import CONTENT_TYPE_LATEST
 from omnivec.serve.schemas import EmbeddingRequest, SearchRequest, embedding_payload
-from omnivec.serve.search import search_results, search_task
+from omnivec.serve.search import resolve_search, run_search, search_modes, search_task
 from omnivec.serve.state import ServerState, read_json
 
 __all__ = ["STATIC_DIR", "router"]
@@ -94,7 +94,8 @@ async def retrieve_model(model_id: str, request: Request) -> dict[str, Any]:
 # ---------------------------------------------------------------------- search
 @router.post("/v1/search", openapi_extra=_body_schema(SearchRequest))
 async def search(request: Request) -> JSONResponse:
-    """Embed one query item and return the top ``k`` items of the index."""
+    """Return the top ``k`` items of the index for one query item: dense (embedded query), lexical (BM25 over
+    the query text) or hybrid (both, fused); the answer's ``mode`` says which ran."""
     state = _state(request)
     index = state.index
     if index is None:
@@ -110,16 +111,20 @@ async def search(request: Request) -> JSONResponse:
             raise APIError(
                 400, f"k must be at most {state.settings.max_search_k}", param="k", code="invalid_value"
             )
+        plan = resolve_search(req, state.settings, index, k)
         emb = state.embedder
         task = search_task(req.task, state.settings.search_task, index, emb.tasks, emb.default_task)
         key = emb.resolve(task, req.side or "query")
-        embedding, tokens = await state.embed([req.query], key, prefix="query", indexed=False)
-        results = await run_in_threadpool(search_results, index, state.thumbnails, embedding, k)
+        embedding, tokens = None, 0
+        if plan.mode != "lexical":  # lexical search matches the text only: nothing to embed
+            embedding, tokens = await state.embed([req.query], key, prefix="query", indexed=False)
+        results = await run_in_threadpool(run_search, index, state.thumbnails, plan, embedding)
         return JSONResponse({
             "object": "search.result",
             "model": state.settings.model_name,
             "task": key[0],
             "side": key[1],
+            **plan.describe(),
             "data": results,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         })  # fmt: skip
@@ -149,6 +154,7 @@ async def health(request: Request) -> JSONResponse:
         "model": state.settings.model_name,
         "dimensions": state.embedder.dimension,
         "index": None if index is None else {"size": int(index.size), "dim": int(index.dim)},
+        "search_modes": search_modes(index),
         "auth": bool(state.settings.api_keys),
         "thumbnails": state.thumbnails.enabled,
         "max_body_bytes": state.settings.max_body_bytes,

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from omnivec.errors import ItemError, UnknownFieldError
+from omnivec.index.hybrid import FUSIONS, MODES
 from omnivec.inputs import TEXT_FIELDS
 
 __all__ = [
@@ -50,7 +51,13 @@ class EmbeddingRequest(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    """Body of ``POST /v1/search``: one query item against the loaded index."""
+    """Body of ``POST /v1/search``: one query item against the loaded index.
+
+    ``mode``: ``dense`` (embed the query, nearest vectors), ``lexical`` (BM25 over the items' text; the query
+    must have text; nothing is embedded) or ``hybrid`` (both, fused). Omitted: the server's ``search_mode``
+    (default ``dense``), falling back to ``dense`` for a query without text. ``fusion`` (``rrf`` or
+    ``weighted``), ``weights`` (``{"dense": w, "lexical": w}``) and ``candidates`` (per side) apply to ``hybrid``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +66,33 @@ class SearchRequest(BaseModel):
     model: str | None = None
     task: str | None = None
     side: str | None = None
+    mode: str | None = Field(None, description="dense | lexical | hybrid (default: the server's search_mode)")
+    fusion: str | None = Field(None, description="hybrid: rrf (default) | weighted")
+    weights: dict[str, float] | None = Field(
+        None, description='hybrid: {"dense": w, "lexical": w}, non-negative (default 1 each)'
+    )
+    candidates: int | None = Field(
+        None,
+        ge=1,
+        description="hybrid: candidates from each side (default 100, at most max_search_candidates)",
+    )
+
+    @field_validator("mode")
+    @classmethod
+    def _check_mode(cls, value: str | None) -> str | None:
+        return _one_of(value, MODES, "mode")
+
+    @field_validator("fusion")
+    @classmethod
+    def _check_fusion(cls, value: str | None) -> str | None:
+        return _one_of(value, tuple(FUSIONS), "fusion")
+
+
+def _one_of(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    """``value`` when it is a registered name (or ``None``); else a validation error listing the names."""
+    if value is not None and value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 def check_wire_item(obj: object, index: int) -> object:

@@ -14,6 +14,11 @@ Budgets and limits, with what each one bounds:
   (decoded frame pixels): the size of one forward pass of the batcher.
 * ``batch_wait_ms``: how long the batcher waits for more items once it has some and the batch is not full.
 * ``request_timeout_s``: decode + queue + forward of one request (504 beyond it).
+* ``max_search_k``, ``max_search_candidates``: results of one search, and candidates per side of a hybrid one.
+
+``search_mode`` is the mode of a ``/v1/search`` request that names none: ``dense`` (default, scores are cosine
+similarities as before hybrid search existed), ``lexical`` or ``hybrid`` (needs an index built with a lexical
+part; queries without text fall back to ``dense``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from omnivec.index.hybrid import FUSIONS, MODES
 from omnivec.inputs import MediaLimits
 
 __all__ = ["ServeSettings"]
@@ -59,6 +65,14 @@ class ServeSettings(BaseModel):
     drain_timeout_s: float = Field(30.0, ge=0)
 
     max_search_k: int = Field(100, gt=0)
+    max_search_candidates: int = Field(1000, gt=0, description="hybrid: candidates per side of one search")
+    search_mode: str = Field(
+        "dense", description="mode of a search request that names none (dense | lexical | hybrid); "
+        "queries without text use dense"
+    )  # fmt: skip
+    search_fusion: str = Field(
+        "rrf", description="hybrid fusion when the request names none (rrf | weighted)"
+    )
     search_task: str | None = Field(None, description="task of search queries; default: index info, model")
     thumbnail_size: int = Field(256, ge=16, le=1024)
 
@@ -70,6 +84,20 @@ class ServeSettings(BaseModel):
         if isinstance(value, (list, tuple)):
             keys = [k.strip() if isinstance(k, str) else k for k in value]
             return tuple(k for k in keys if k != "")
+        return value
+
+    @field_validator("search_mode")
+    @classmethod
+    def _check_mode(cls, value: str) -> str:
+        if value not in MODES:
+            raise ValueError(f"search_mode must be one of {', '.join(MODES)}, got {value!r}")
+        return value
+
+    @field_validator("search_fusion")
+    @classmethod
+    def _check_fusion(cls, value: str) -> str:
+        if value not in FUSIONS:
+            raise ValueError(f"search_fusion must be one of {', '.join(FUSIONS)}, got {value!r}")
         return value
 
     @field_validator("media_root")
