@@ -1,0 +1,200 @@
+"""Dense vs lexical (BM25) vs hybrid retrieval on a data folder's i2i and q2i tasks.
+
+Every retrieval task whose query is an item or a text is ranked three ways over the same corpus:
+
+- ``dense``: exact top-``candidates`` by cosine of the embedder's vectors (the same ranking as
+  :func:`~omnivec.evaluation.tasks.evaluate`, so its numbers agree with the main table);
+- ``lexical``: BM25 over the corpus items' text fields (:class:`~omnivec.index.lexical.LexicalIndex`), queried
+  with the query text (q2i) or the query item's own text fields (i2i);
+- ``hybrid``: the two candidate lists fused (:data:`omnivec.index.hybrid.FUSIONS`, reciprocal-rank fusion by
+  default), exactly as ``omnivec search --mode hybrid`` and the server fuse them.
+
+Metrics are computed on the top-``candidates`` list of each mode: Recall@k (the world's definition, for every
+``k <= candidates``) and nDCG@10; an i2i query item never ranks itself. A query with no text has an empty
+lexical list (scores 0); its hybrid list is the dense one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from omnivec.errors import ConfigError
+from omnivec.evaluation.cache import EmbeddingCache
+from omnivec.evaluation.dataset import EvalData, open_data
+from omnivec.evaluation.embedders import Embedder
+from omnivec.evaluation.metrics import ndcg_at_k, recall_at_k
+from omnivec.evaluation.scoring import topk
+from omnivec.evaluation.tasks import DEFAULT_KS
+
+__all__ = ["MODES", "evaluate_modes", "hybrid_tasks", "lexical_index_for"]
+
+MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
+
+
+def hybrid_tasks(data: EvalData) -> list[str]:
+    """The folder's retrieval tasks a lexical index can serve: i2i and q2i with an item or text query."""
+    return [
+        c.name
+        for c in data.tasks
+        if c.type in ("i2i", "q2i")
+        and c.query in ("item", "text")
+        and any(m.startswith("recall@") for m in c.metrics)
+    ]
+
+
+def lexical_index_for(data: EvalData, ids: Sequence[str]) -> Any:
+    """A BM25 index over the text fields of the items ``ids``."""
+    from omnivec.index.lexical import LexicalIndex, item_text
+
+    return LexicalIndex.build([item_text(data.item(i)) for i in ids], list(ids))
+
+
+def _metrics(rankings: list[list[str]], relevant: list[set[str]], ks: Sequence[int]) -> dict[str, np.ndarray]:
+    per = {f"recall@{k}": np.zeros(len(rankings)) for k in ks}
+    per["ndcg@10"] = np.zeros(len(rankings))
+    for q, (ranking, rel) in enumerate(zip(rankings, relevant, strict=True)):
+        for k in ks:
+            per[f"recall@{k}"][q] = recall_at_k(ranking, rel, k)
+        per["ndcg@10"][q] = ndcg_at_k(ranking, rel, 10)
+    return per
+
+
+def _means(per: Mapping[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, float]:
+    return {
+        m: float((v if mask is None else v[mask]).mean())
+        for m, v in per.items()
+        if (mask is None or mask.any())
+    }
+
+
+def _dense_lists(
+    cache: EmbeddingCache,
+    cfg: Any,
+    rows: list[dict[str, Any]],
+    ids: list[str],
+    own: list[str | None],
+    task: str,
+    depth: int,
+) -> list[list[tuple[str, float]]]:
+    """Exact top-``depth`` corpus items per query by cosine (the query item itself excluded)."""
+    corpus = cache.items(ids, task, "target")
+    kind = "item" if cfg.query == "item" else "text"
+    keys = [r["query_item"] if kind == "item" else r["query_text"] for r in rows]
+    queries = cache.items(keys, task, "query") if kind == "item" else cache.texts(keys, task, "query")
+    exclude = None
+    if kind == "item":
+        pos_of = {i: n for n, i in enumerate(ids)}
+        exclude = np.array([pos_of.get(o, -1) if o else -1 for o in own], dtype=np.int64)
+    idx, sc = topk(queries, corpus, min(depth, len(ids)), exclude=exclude)
+    out = []
+    for q, key in enumerate(keys):
+        if cache.is_failed(kind, key, task, "query"):
+            out.append([])
+            continue
+        out.append(
+            [(ids[j], float(s)) for j, s in zip(idx[q].tolist(), sc[q].tolist(), strict=True) if j >= 0]
+        )
+    return out
+
+
+def evaluate_modes(
+    embedder: Embedder | None,
+    data_dir: str | Path | EvalData,
+    tasks: Sequence[str] | None = None,
+    *,
+    lexical: Any | None = None,
+    modes: Sequence[str] = MODES,
+    fusion: str = "rrf",
+    weights: Sequence[float] | None = None,
+    candidates: int = 100,
+    ks: Sequence[int] = DEFAULT_KS,
+    cache: EmbeddingCache | None = None,
+    cold_split: bool = True,
+    progress: bool = False,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{mode: {task: {metric: value}}}`` (plus ``"<task>/cold"`` rows) for each of ``modes``.
+
+    Args:
+        embedder: the dense model (not needed when ``modes`` is ``["lexical"]``).
+        data_dir: a world or dataset folder (or an opened :class:`EvalData`).
+        tasks: task names (default: :func:`hybrid_tasks`).
+        lexical: a prebuilt :class:`~omnivec.index.lexical.LexicalIndex` over the corpus (built when ``None``).
+        fusion: a name in :data:`omnivec.index.hybrid.FUSIONS` (``rrf`` or ``weighted``).
+        weights: ``(dense, lexical)`` fusion weights (default equal).
+        candidates: depth of each mode's list (and of the fused list).
+        cache: an :class:`EmbeddingCache` shared with :func:`~omnivec.evaluation.tasks.evaluate` (no second
+            corpus pass when given the one the main evaluation used).
+    """
+    from omnivec.index.hybrid import get_fusion
+
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ConfigError(f"unknown retrieval mode(s) {unknown}; expected some of {list(MODES)}")
+    if embedder is None and any(m != "lexical" for m in modes):
+        raise ConfigError("modes 'dense' and 'hybrid' need an embedder")
+    if candidates < max(ks):
+        raise ConfigError(f"candidates ({candidates}) must be >= the largest k ({max(ks)})")
+    fuse = get_fusion(fusion)
+    data = data_dir if isinstance(data_dir, EvalData) else open_data(data_dir)
+    names = list(tasks) if tasks is not None else hybrid_tasks(data)
+    servable = set(hybrid_tasks(data))
+    bad = [n for n in names if n not in servable]
+    if bad:
+        raise ConfigError(f"task(s) {bad} are not i2i/q2i retrieval tasks with an item or text query")
+    if embedder is not None and cache is None:
+        cache = EmbeddingCache(embedder, data.item, progress=progress)
+    out: dict[str, dict[str, dict[str, float]]] = {m: {} for m in modes}
+    lex_by_corpus: dict[tuple[str, ...], Any] = {}
+    for name in tqdm(names, desc="dense/lexical/hybrid", disable=not progress, leave=False):
+        cfg = data.task(name)
+        rows = data.rows(cfg)
+        ids = data.corpus_ids(cfg)
+        in_corpus = set(ids)
+        key = tuple(ids)
+        if lexical is not None:
+            lex = lexical
+        else:
+            if key not in lex_by_corpus:
+                lex_by_corpus[key] = lexical_index_for(data, ids)
+            lex = lex_by_corpus[key]
+        task = cfg.type
+        own = [r.get("query_item") if cfg.query == "item" else None for r in rows]
+        relevant = [
+            {i for i in (r.get("relevant") or []) if i in in_corpus and i != o}
+            for r, o in zip(rows, own, strict=True)
+        ]
+        scored: dict[str, list[list[tuple[str, float]]]] = {}
+        if "lexical" in modes or "hybrid" in modes:
+            from omnivec.index.lexical import item_text
+
+            texts = [
+                r["query_text"] if cfg.query == "text" else item_text(data.item(r["query_item"]))
+                for r in rows
+            ]
+            found = lex.search(texts, candidates + 1)
+            scored["lexical"] = [
+                [(i, s) for i, s in hits if i != o and i in in_corpus][:candidates]
+                for hits, o in zip(found, own, strict=True)
+            ]
+        if cache is not None and ("dense" in modes or "hybrid" in modes):
+            scored["dense"] = _dense_lists(cache, cfg, rows, ids, own, task, candidates)
+        if "hybrid" in modes:
+            w = list(weights) if weights is not None else None
+            scored["hybrid"] = [
+                fuse([d, lx], w, limit=candidates)
+                for d, lx in zip(scored["dense"], scored["lexical"], strict=True)
+            ]
+        cold = np.array([bool(r.get("cold")) for r in rows], dtype=bool)
+        for mode in modes:
+            per = _metrics(
+                [[i for i, _ in r] for r in scored[mode]], relevant, [k for k in ks if k <= candidates]
+            )
+            out[mode][name] = _means(per)
+            if cold_split and cold.any():
+                out[mode][f"{name}/cold"] = _means(per, cold)
+    return out

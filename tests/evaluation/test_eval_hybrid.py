@@ -1,0 +1,59 @@
+"""Dense vs lexical vs hybrid evaluation on the tiny world (planted embedders, real BM25)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eval_helpers import RandomEmbedder
+
+from omnivec.errors import ConfigError
+from omnivec.evaluation.dataset import open_data
+from omnivec.evaluation.hybrid import evaluate_modes, hybrid_tasks
+from omnivec.evaluation.tasks import evaluate
+
+
+def test_hybrid_tasks_are_the_item_and_text_retrieval_tasks(tiny_world: Path) -> None:
+    names = hybrid_tasks(open_data(tiny_world))
+    assert {"content-i2i", "search-q2i", "nickname-q2i", "title-q2i", "code-q2i"} <= set(names)
+    assert not {"seq2item", "score-q2i-cls", "ctr", "cls-l1"} & set(names)
+
+
+def test_dense_mode_agrees_with_the_main_evaluation(tiny_world: Path) -> None:
+    tasks = ["content-i2i", "search-q2i"]
+    main = evaluate(RandomEmbedder(), tiny_world, tasks, progress=False)
+    modes = evaluate_modes(RandomEmbedder(), tiny_world, tasks, modes=["dense"])
+    for t in tasks:
+        for m in ("recall@10", "recall@50", "ndcg@10"):
+            assert modes["dense"][t][m] == pytest.approx(main[t][m]), (t, m)
+
+
+def test_lexical_finds_codes_and_hybrid_weights_select_a_side(tiny_world: Path) -> None:
+    tasks = ["code-q2i", "title-q2i", "content-i2i"]
+    res = evaluate_modes(RandomEmbedder(), tiny_world, tasks)
+    # exact product codes and made-up titles are lexical home ground; random vectors know nothing
+    assert res["lexical"]["code-q2i"]["recall@10"] > 0.9
+    assert res["lexical"]["title-q2i"]["recall@10"] > 0.8
+    assert res["dense"]["code-q2i"]["recall@10"] < 0.5
+    assert res["hybrid"]["code-q2i"]["recall@10"] > res["dense"]["code-q2i"]["recall@10"]
+    # RRF with one side weighted 0 is exactly the other side
+    only_lex = evaluate_modes(RandomEmbedder(), tiny_world, tasks, modes=["hybrid"], weights=[0.0, 1.0])
+    only_dense = evaluate_modes(RandomEmbedder(), tiny_world, tasks, modes=["hybrid"], weights=[1.0, 0.0])
+    for t in tasks:
+        assert only_lex["hybrid"][t] == pytest.approx(res["lexical"][t])
+        assert only_dense["hybrid"][t] == pytest.approx(res["dense"][t])
+    weighted = evaluate_modes(RandomEmbedder(), tiny_world, ["code-q2i"], modes=["hybrid"], fusion="weighted")
+    assert 0.0 <= weighted["hybrid"]["code-q2i"]["recall@10"] <= 1.0
+
+
+def test_lexical_only_needs_no_embedder_and_errors_name_the_setting(tiny_world: Path) -> None:
+    res = evaluate_modes(None, tiny_world, ["code-q2i"], modes=["lexical"])
+    assert set(res) == {"lexical"} and res["lexical"]["code-q2i"]["recall@1"] > 0.8
+    with pytest.raises(ConfigError, match="embedder"):
+        evaluate_modes(None, tiny_world, ["code-q2i"])
+    with pytest.raises(ConfigError, match="mode"):
+        evaluate_modes(None, tiny_world, ["code-q2i"], modes=["sparse"])
+    with pytest.raises(ConfigError, match="seq2item"):
+        evaluate_modes(None, tiny_world, ["seq2item"], modes=["lexical"])
+    with pytest.raises(ConfigError, match="candidates"):
+        evaluate_modes(None, tiny_world, ["code-q2i"], modes=["lexical"], candidates=20)
