@@ -135,29 +135,41 @@ def train_baselines(out: Path, world: Path, profile: Profile, seed: int, echo: E
     return found
 
 
-def build_search_index(out: Path, world: Path, model_dir: Path, profile: Profile, echo: Echo) -> list[str]:
-    """Index the world's items with the SAIL model and run a few example searches."""
+def build_search_index(
+    out: Path, world: Path, model_dir: Path, cache: Any, profile: Profile, echo: Echo
+) -> list[str]:
+    """Index the world's items (the SAIL vectors the evaluation already computed, plus BM25 over their text)
+    and run a few example searches in each mode."""
+    import numpy as np
+
     import omnivec
     from omnivec.index import build_index, open_index, search
-    from omnivec.training.data import ItemStore, read_table
+    from omnivec.training.data import read_table
 
-    store = ItemStore(world / "items.parquet")
-    model = omnivec.load(model_dir)
-    res = model.encode_items([store.item(i) for i in store.ids], task="q2i", side="target",
-                             batch_size=profile.eval_batch, show_progress_bar=True)  # fmt: skip
-    ids = [store.ids[i] for i in res.indices]
     rows = read_table(world / "items.parquet").to_pylist()
-    fields = [{k: r.get(k) for k in ("item_id", "title", "tags", "nickname", "image")} for r in rows]
-    info = build_index(res.embeddings, ids, out / "index", kind=profile.index_kind, items=fields,
-                       model=str(model_dir), task="q2i", items_source=str(world / "items.parquet"))  # fmt: skip
-    echo(f"index: {info.size} items, {profile.index_kind}, recall@10 vs exact = {info.recall_at_10:.3f}")
+    ids = [str(r["item_id"]) for r in rows]
+    vectors = cache.items(ids, "q2i", "target")
+    ok = np.any(vectors != 0, axis=1)  # items the model could not embed are left out (counted in the eval)
+    keep = ("item_id", "title", "ocr", "asr", "tags", "nickname", "image")
+    fields = [{k: r.get(k) for k in keep} for r, good in zip(rows, ok, strict=True) if good]
+    info = build_index(vectors[ok], [i for i, good in zip(ids, ok, strict=True) if good], out / "index",
+                       kind=profile.index_kind, items=fields, model=str(model_dir), task="q2i",
+                       items_source=str(world / "items.parquet"), lexical=True)  # fmt: skip
+    echo(
+        f"index: {info.size} items, {profile.index_kind} + BM25, recall@10 vs exact = {info.recall_at_10:.3f}"
+    )
     index = open_index(out / "index")
-    queries = [r["query_text"] for r in read_table(world / "tasks" / "search-q2i.parquet").to_pylist()[:3]]
+    model = omnivec.load(model_dir)
+    queries = [r["query_text"] for r in read_table(world / "tasks" / "search-q2i.parquet").to_pylist()[:2]]
+    entity = world / "tasks" / "code-q2i.parquet"
+    if entity.is_file():
+        queries += [r["query_text"] for r in read_table(entity).to_pylist()[:1]]
     lines = []
     for q in queries:
-        hits = search(model, index, {"text": q}, k=3)
-        lines.append(f"  search {q!r}:")
-        lines += [f"    {h.score:.3f}  {h.id}  {h.fields.get('title')}" for h in hits]
+        for mode in ("dense", "lexical", "hybrid"):
+            hits = search(model, index, {"text": q}, k=3, mode=mode)
+            lines.append(f"  {mode} search {q!r}:")
+            lines += [f"    {h.score:.3f}  {h.id}  {h.fields.get('title')}" for h in hits]
     for line in lines:
         echo(line)
     return lines
@@ -167,7 +179,10 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
                    echo: Echo = print) -> dict[str, Any]:  # fmt: skip
     """The whole job; returns the results dict also written to ``out/results.json``."""
     import omnivec
+    from omnivec.evaluation.cache import EmbeddingCache
+    from omnivec.evaluation.dataset import open_data
     from omnivec.evaluation.embedders import OmniEmbedder
+    from omnivec.evaluation.hybrid import evaluate_modes
     from omnivec.evaluation.report import write_report
     from omnivec.evaluation.tasks import evaluate
     from omnivec.quickstart.tables import format_tables
@@ -191,18 +206,25 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
     embedders.update(train_baselines(out, world, prof, seed, echo))
     models: dict[str, Any] = {}
     meta: dict[str, Any] = {}
+    data = open_data(world)
+    caches: dict[str, EmbeddingCache] = {}
     for name, emb in embedders.items():
         t = _step(echo, f"evaluate {name}")
-        res = evaluate(emb, world, seed=seed, progress=True)
+        caches[name] = EmbeddingCache(emb, data.item, progress=True)
+        res = evaluate(emb, data, seed=seed, progress=True, cache=caches[name])
         meta[name] = res.pop("_meta", {})
         models[name] = res
         echo(f"  {time.perf_counter() - t:.0f}s")
+    t = _step(echo, "hybrid retrieval: sail (dense) vs bm25 (lexical) vs sail+bm25 (reciprocal-rank fusion)")
+    modes = evaluate_modes(embedders["sail"], data, modes=("lexical", "hybrid"), cache=caches["sail"])
+    models["bm25"], models["sail+bm25"] = modes["lexical"], modes["hybrid"]
+    echo(f"  {time.perf_counter() - t:.0f}s")
     if ablate:
         from omnivec.quickstart.ablation import run_ablations
 
         meta["ablation"] = run_ablations(out, world, prof, seed, echo, full=models["sail"])
     _step(echo, "index and example searches")
-    searches = build_search_index(out, world, sail_dir, prof, echo)
+    searches = build_search_index(out, world, sail_dir, caches["sail"], prof, echo)
     results = {"models": models, "meta": {**meta, "profile": prof.name, "seed": seed,
                                           "seconds": round(time.perf_counter() - t0, 1), "searches": searches}}  # fmt: skip
     report = write_report(results, out, train_logs=[out / "sail" / "train_log.jsonl",

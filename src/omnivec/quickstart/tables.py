@@ -28,8 +28,16 @@ def _table(title: str, rows: list[tuple[str, list[str]]], header: list[str]) -> 
     return "\n".join(lines)
 
 
+#: Lexical and hybrid rankings (``bm25``, ``sail+bm25``) only cover retrieval tasks: they get their own table.
+ENTITY_TASKS = ("nickname-q2i", "title-q2i", "code-q2i")
+
+
+def is_lexical_model(name: str) -> bool:
+    return name == "bm25" or name.endswith("+bm25")
+
+
 def _models(results: dict[str, Any]) -> list[str]:
-    names = list(results["models"])
+    names = [m for m in results["models"] if not is_lexical_model(m)]
     return [m for m in MODEL_ORDER if m in names] + [m for m in names if m not in MODEL_ORDER]
 
 
@@ -54,6 +62,39 @@ def retrieval_table(results: dict[str, Any], title: str, tasks: list[str], metri
     return _table(title, rows, header)
 
 
+def hybrid_table(results: dict[str, Any], dense: str = "sail") -> str:
+    """Dense vs BM25 vs hybrid per task, and means over entity tasks, other q2i, i2i and everything."""
+    models = [m for m in (dense, "bm25", f"{dense}+bm25") if m in results["models"]]
+    if len(models) < 3:
+        return ""
+    tasks = [t for t in results["models"]["bm25"] if "/" not in t]
+    groups = {
+        "entity q2i (mean)": [t for t in tasks if t in ENTITY_TASKS],
+        "other q2i (mean)": [t for t in tasks if "q2i" in t and t not in ENTITY_TASKS],
+        "i2i (mean)": [t for t in tasks if "i2i" in t],
+        "all tasks (mean)": tasks,
+    }
+    metrics = ("recall@10", "recall@50", "ndcg@10")
+    rows = []
+    for task in tasks:
+        for metric in metrics:
+            rows.append(
+                (f"{task} {metric}", [_fmt(results["models"][m].get(task, {}).get(metric)) for m in models])
+            )
+    for label, members in groups.items():
+        if not members:
+            continue
+        for metric in metrics:
+            vals = []
+            for m in models:
+                got = [results["models"][m].get(t, {}).get(metric) for t in members]
+                nums = [v for v in got if isinstance(v, (int, float))]
+                vals.append(_fmt(sum(nums) / len(nums)) if len(nums) == len(got) and nums else "-")
+            rows.append((f"{label} {metric}", vals))
+    header = ["task / metric", dense, "bm25", f"{dense}+bm25 (hybrid, RRF)"]
+    return _table("Hybrid retrieval — dense vs BM25 vs hybrid (%)", rows, header)
+
+
 def format_tables(results: dict[str, Any]) -> str:
     parts = [
         retrieval_table(results, "Table 2 — i2i retrieval (Recall@k, %)",
@@ -75,4 +116,5 @@ def format_tables(results: dict[str, Any]) -> str:
         results, "Cold-start items only (Recall@50 / AUC / accuracy, %)", [f"{t}/cold" for t in cold],
         ("recall@50", "auc", "accuracy", "auc_match"),
     ))  # fmt: skip
+    parts.append(hybrid_table(results))
     return "\n\n".join(p for p in parts if p)

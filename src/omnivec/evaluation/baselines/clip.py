@@ -110,11 +110,11 @@ class DualTowerEmbedder:
                 out.append([])
         return out
 
-    @torch.no_grad()
     def prompt_key(self, task: str, side: str) -> str:
         """No prompts: every (task, side) gives the same vectors, so the corpus is embedded once."""
         return "no-prompt"
 
+    @torch.no_grad()
     def embed(self, items: list[dict], *, task: str, side: str) -> np.ndarray:
         chunks = []
         for s in range(0, len(items), self.batch_size):
