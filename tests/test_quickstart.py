@@ -10,6 +10,7 @@ import pytest
 from omnivec.quickstart import run_quickstart
 
 NAMES = {"sail", "sail-content", "fusion-plain", "clip-dual-tower", "minilm-zero-shot", "minilm-mnrl"}
+LEXICAL = {"bm25", "sail+bm25"}  # lexical and hybrid rankings: retrieval tasks only
 
 
 @pytest.mark.slow
@@ -17,15 +18,18 @@ def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
     lines: list[str] = []
     run_quickstart(tmp_path, profile="tiny", echo=lines.append)
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["models"]) == NAMES
+    assert set(results["models"]) == NAMES | LEXICAL
     for name, tasks in results["models"].items():
         kinds = {k for k in ("i2i", "q2i", "seq2item", "cls", "ctr") if any(k in t for t in tasks)}
-        assert kinds == {"i2i", "q2i", "seq2item", "cls", "ctr"}, (name, sorted(tasks))
+        want = {"i2i", "q2i"} if name in LEXICAL else {"i2i", "q2i", "seq2item", "cls", "ctr"}
+        assert kinds == want, (name, sorted(tasks))
         for task, metrics in tasks.items():
             for metric, value in metrics.items():
                 assert isinstance(value, (int, float)) and math.isfinite(value), (name, task, metric)
     html = (tmp_path / "report.html").read_text()
     assert "<html" in html.lower() and "http://" not in html and "https://" not in html
-    assert (tmp_path / "index" / "index.json").is_file()
+    assert (tmp_path / "index" / "index.json").is_file() and (tmp_path / "index" / "lexical").is_dir()
+    assert {"nickname-q2i", "title-q2i", "code-q2i"} <= set(results["models"]["sail+bm25"])
     text = "\n".join(lines)
-    assert "Table 2" in text and "Table 5" in text and "search '" in text
+    assert "Table 2" in text and "Table 5" in text and "Hybrid retrieval" in text
+    assert "hybrid search '" in text and "lexical search '" in text
