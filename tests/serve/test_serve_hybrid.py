@@ -144,3 +144,16 @@ def test_serve_cli_takes_the_search_mode(tiny_model, lexical_index, tmp_path, mo
     assert settings.search_mode == "hybrid" and settings.search_fusion == "rrf"
     bad = CliRunner().invoke(cli, [*args[:4], "--search-mode", "sparse"])
     assert isinstance(bad.exception, ConfigError) and "search_mode must be one of" in str(bad.exception)
+
+
+def test_health_and_page_offer_the_default_mode(make_client, lexical_index, fake_index):
+    """The page preselects ``/health``'s ``search_mode`` in its mode selector (the browser test drives it)."""
+    client = make_client(index=lexical_index, search_mode="lexical")
+    assert client.get("/health").json()["search_mode"] == "lexical"
+    assert make_client(index=fake_index).get("/health").json()["search_mode"] == "dense"
+    assert make_client().get("/health").json()["search_mode"] is None  # no index: nothing to search
+    page = client.get("/").text
+    assert 'data-testid="mode"' in page
+    assert all(f'<option value="{mode}"' in page for mode in ("dense", "lexical", "hybrid"))
+    script = client.get("/static/app.js").text
+    assert "h.search_mode" in script and "mode })" in script  # preselects the default, sends the mode

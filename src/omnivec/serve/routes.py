@@ -155,6 +155,7 @@ async def health(request: Request) -> JSONResponse:
         "dimensions": state.embedder.dimension,
         "index": None if index is None else {"size": int(index.size), "dim": int(index.dim)},
         "search_modes": search_modes(index),
+        "search_mode": None if index is None else state.settings.search_mode,
         "auth": bool(state.settings.api_keys),
         "thumbnails": state.thumbnails.enabled,
         "max_body_bytes": state.settings.max_body_bytes,
