@@ -57,3 +57,55 @@ def test_lexical_only_needs_no_embedder_and_errors_name_the_setting(tiny_world: 
         evaluate_modes(None, tiny_world, ["seq2item"], modes=["lexical"])
     with pytest.raises(ConfigError, match="candidates"):
         evaluate_modes(None, tiny_world, ["code-q2i"], modes=["lexical"], candidates=20)
+
+
+def _constant_router(lexical: bool):
+    from omnivec.index.router import ROUTER_FEATURES, QueryRouter
+
+    n = len(ROUTER_FEATURES)
+    return QueryRouter(
+        coef=[0.0] * n, intercept=10.0 if lexical else -10.0, mean=[0.0] * n, scale=[1.0] * n,
+        low_share=0.0, high_share=1.0,
+    )  # fmt: skip
+
+
+def test_a_router_choosing_one_side_reproduces_that_side(tiny_world: Path) -> None:
+    tasks = ["code-q2i", "content-i2i"]
+    res = evaluate_modes(RandomEmbedder(), tiny_world, tasks)
+    to_lex = evaluate_modes(
+        RandomEmbedder(), tiny_world, tasks, modes=["hybrid"], router=_constant_router(True)
+    )
+    to_dense = evaluate_modes(
+        RandomEmbedder(), tiny_world, tasks, modes=["hybrid"], router=_constant_router(False)
+    )
+    for t in tasks:
+        assert to_lex["hybrid"][t] == pytest.approx(res["lexical"][t])
+        assert to_dense["hybrid"][t] == pytest.approx(res["dense"][t])
+    with pytest.raises(ConfigError, match="router"):
+        evaluate_modes(RandomEmbedder(), tiny_world, tasks, weights=[1, 1], router=_constant_router(True))
+
+
+def test_router_examples_come_from_sources_and_the_catalogue(tiny_world: Path) -> None:
+    from omnivec.evaluation.cache import EmbeddingCache
+    from omnivec.evaluation.hybrid import lexical_index_for
+    from omnivec.evaluation.router import dense_lists_from_cache, router_examples, source_pairs
+    from omnivec.index.router import fit_router
+
+    data = open_data(tiny_world)
+    ids = data.corpus_ids(data.task("search-q2i"))
+    texts, items = source_pairs(tiny_world)
+    assert texts and items and all(isinstance(v, set) for v in texts.values())
+    lex = lexical_index_for(data, ids)
+    cache = EmbeddingCache(RandomEmbedder(), data.item, progress=False)
+    ex = router_examples(data, lex, dense_lists_from_cache(cache, ids), ids, n_text=30, n_item=30, n_known=30)
+    kinds = {e.source for e in ex}
+    assert kinds == {"search-log", "item-pairs", "known-item"}
+    corpus = set(ids)
+    for e in ex:
+        assert e.relevant and e.relevant <= corpus and len(e.dense) > 0
+    assert sum(e.source == "known-item" for e in ex) == 30
+    dense = dense_lists_from_cache(cache, ids, depth=5)
+    assert all(ids[0] not in {i for i, _ in hits} for hits in dense([ids[0]], "item"))  # never itself
+    assert len(dense([ids[0]], "text")[0]) == 5
+    router = fit_router(ex, lex)  # random vectors: known-item queries prefer BM25, so both labels occur
+    assert router.stats["by_source"]["known-item"]["prefer_lexical"] > 0.5

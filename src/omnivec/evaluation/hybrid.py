@@ -114,6 +114,7 @@ def evaluate_modes(
     candidates: int = 100,
     ks: Sequence[int] = DEFAULT_KS,
     cache: EmbeddingCache | None = None,
+    router: Any | None = None,
     cold_split: bool = True,
     progress: bool = False,
 ) -> dict[str, dict[str, dict[str, float]]]:
@@ -126,6 +127,8 @@ def evaluate_modes(
         lexical: a prebuilt :class:`~omnivec.index.lexical.LexicalIndex` over the corpus (built when ``None``).
         fusion: a name in :data:`omnivec.index.hybrid.FUSIONS` (``rrf`` or ``weighted``).
         weights: ``(dense, lexical)`` fusion weights (default equal).
+        router: a :class:`~omnivec.index.router.QueryRouter`: each query's weights come from it instead
+            (``weights`` must then be ``None``), exactly as ``hybrid_search(..., weights="auto")`` routes.
         candidates: depth of each mode's list (and of the fused list).
         cache: an :class:`EmbeddingCache` shared with :func:`~omnivec.evaluation.tasks.evaluate` (no second
             corpus pass when given the one the main evaluation used).
@@ -140,6 +143,8 @@ def evaluate_modes(
     if candidates < max(ks):
         raise ConfigError(f"candidates ({candidates}) must be >= the largest k ({max(ks)})")
     fuse = get_fusion(fusion)
+    if router is not None and weights is not None:
+        raise ConfigError("give either fixed weights or a router, not both")
     data = data_dir if isinstance(data_dir, EvalData) else open_data(data_dir)
     names = list(tasks) if tasks is not None else hybrid_tasks(data)
     servable = set(hybrid_tasks(data))
@@ -185,9 +190,18 @@ def evaluate_modes(
             scored["dense"] = _dense_lists(cache, cfg, rows, ids, own, task, candidates)
         if "hybrid" in modes:
             w = list(weights) if weights is not None else None
+            per_query = [w] * len(rows)
+            if router is not None:
+                per_query = [
+                    [
+                        (r := router.route(lex, t, d, lx, item_query=cfg.query == "item"))["dense"],
+                        r["lexical"],
+                    ]
+                    for t, d, lx in zip(texts, scored["dense"], scored["lexical"], strict=True)
+                ]
             scored["hybrid"] = [
-                fuse([d, lx], w, limit=candidates)
-                for d, lx in zip(scored["dense"], scored["lexical"], strict=True)
+                fuse([d, lx], qw, limit=candidates)
+                for d, lx, qw in zip(scored["dense"], scored["lexical"], per_query, strict=True)
             ]
         cold = np.array([bool(r.get("cold")) for r in rows], dtype=bool)
         for mode in modes:

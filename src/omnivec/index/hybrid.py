@@ -17,6 +17,11 @@ alone; needs only text), ``hybrid`` (``candidates`` from each side, fused). Fusi
 
 Ties (equal fused score) are broken by the item's best rank in any single ranking, then by id, so results
 are deterministic. A ranking whose weight is 0 is ignored.
+
+Weights are per query: a mapping, or ``"auto"`` for the query router (:mod:`omnivec.index.router`) that
+``omnivec index fit-router`` stores beside the index, which gives a name/code query BM25's order and a
+descriptive query the dense order. With ``weights=None`` an index that has a router uses it; one without
+fuses with equal weights.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from omnivec.errors import ConfigError
 from omnivec.index.protocol import SearchHit
 
 __all__ = [
+    "AUTO",
     "DEFAULT_WEIGHTS",
     "FUSIONS",
     "MODES",
@@ -50,6 +56,8 @@ MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 #: Rankings fused in ``hybrid`` mode, in this order (``weights`` keys).
 SIDES: tuple[str, ...] = ("dense", "lexical")
 DEFAULT_WEIGHTS: dict[str, float] = {"dense": 1.0, "lexical": 1.0}
+#: ``weights`` value that asks the index's query router for each query's weights.
+AUTO = "auto"
 DEFAULT_CANDIDATES = 100
 DEFAULT_RRF_K = 60
 
@@ -228,6 +236,11 @@ def lexical_of(index: Any) -> Any:
     return getattr(index, "lexical", None)
 
 
+def router_of(index: Any) -> Any:
+    """The query router stored with ``index`` (``index.router``), or ``None``."""
+    return getattr(index, "router", None)
+
+
 def _require_lexical(index: Any, mode: str) -> Any:
     lexical = lexical_of(index)
     if lexical is None:
@@ -260,10 +273,12 @@ def hybrid_search(
     k: int = 10,
     mode: str = "hybrid",
     fusion: str = "rrf",
-    weights: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | str | None = None,
     candidates: int = DEFAULT_CANDIDATES,
     rrf_k: int = DEFAULT_RRF_K,
     normalise: str = "minmax",
+    item_query: bool = False,
+    router: Any | None = None,
 ) -> list[SearchHit]:
     """Top-``k`` items of ``index`` for one query, best first, as :class:`SearchHit`\\ s.
 
@@ -271,7 +286,9 @@ def hybrid_search(
     ``vector`` is the query embedding (needed by ``dense`` and ``hybrid``), ``text`` the query text (needed
     by ``lexical`` and ``hybrid``). In ``hybrid`` mode ``max(candidates, k)`` hits are taken from each side
     and fused with ``fusion`` (``rrf_k`` / ``normalise`` are its options) under ``weights``
-    (``{"dense": w, "lexical": w}``, default 1 each); each hit's ``details`` says its rank and score per side.
+    (``{"dense": w, "lexical": w}``; ``"auto"``: ``router``, else the index's router, decides per query, with
+    ``item_query`` saying whether ``text`` is a query item's fields; ``None``: auto when the index has a
+    router, else 1 each); each hit's ``details`` says its rank and score per side.
     """
     if mode not in MODES:
         raise ConfigError(f"unknown search mode {mode!r}; expected one of {list(MODES)}")
@@ -295,13 +312,27 @@ def hybrid_search(
             for r, ((i, s), f) in enumerate(zip(found, _fields(index, [i for i, _ in found]), strict=True), 1)
         ]
     fuse = get_fusion(fusion)
-    w = resolve_weights(weights)
+    router = router if router is not None else router_of(index)
+    auto = weights == AUTO or (weights is None and router is not None)
+    if auto and router is None:
+        where = getattr(index, "path", None)
+        raise ConfigError(
+            f"weights 'auto' needs a query router, but index {str(where) if where else ''} has none; "
+            "fit one with `omnivec index fit-router`"
+        )
+    if isinstance(weights, str) and weights != AUTO:
+        raise ConfigError(f"weights must be a mapping or {AUTO!r}, got {weights!r}")
+    w = None if auto else resolve_weights(weights if not isinstance(weights, str) else None)
     if int(candidates) < 1:
         raise ConfigError(f"candidates must be at least 1, got {candidates}")
     depth = max(int(candidates), k)
     assert vector is not None and text is not None
     dense_hits = _dense(index, vector, depth)
     lexical_found = lexical.search([text], depth)[0]
+    if w is None:
+        w = router.route(
+            lexical, text, [(h.id, float(h.score)) for h in dense_hits], lexical_found, item_query=item_query
+        )
     fused = fuse(
         [[(h.id, float(h.score)) for h in dense_hits], lexical_found],
         [w["dense"], w["lexical"]],
@@ -326,13 +357,14 @@ def hybrid_search(
 class HybridSearcher:
     """:func:`hybrid_search` with defaults bound: ``HybridSearcher(index).search(vector=v, text=t, k=10)``.
 
-    Every default (mode, fusion, weights, candidates, rrf_k, normalise) may be overridden per query.
+    Every default (mode, fusion, weights, candidates, rrf_k, normalise) may be overridden per query;
+    ``weights`` may be ``"auto"`` (or ``None`` with an index that has a router, see :func:`hybrid_search`).
     """
 
     index: Any
     mode: str = "hybrid"
     fusion: str = "rrf"
-    weights: Mapping[str, float] | None = None
+    weights: Mapping[str, float] | str | None = None
     candidates: int = DEFAULT_CANDIDATES
     rrf_k: int = DEFAULT_RRF_K
     normalise: str = "minmax"
@@ -341,7 +373,12 @@ class HybridSearcher:
         if self.mode not in MODES:
             raise ConfigError(f"unknown search mode {self.mode!r}; expected one of {list(MODES)}")
         get_fusion(self.fusion)
-        self.weights = resolve_weights(self.weights)
+        if self.weights == AUTO and router_of(self.index) is None:
+            raise ConfigError(
+                "weights 'auto' needs an index with a query router (`omnivec index fit-router`)"
+            )
+        if not isinstance(self.weights, str) and not (self.weights is None and router_of(self.index)):
+            self.weights = resolve_weights(self.weights)
         if self.mode != "dense":
             _require_lexical(self.index, self.mode)
 

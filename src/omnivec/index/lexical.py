@@ -222,6 +222,14 @@ class LexicalIndex:
         """The query tokens of ``text`` this index looks up (de-duplicated, in order)."""
         return list(dict.fromkeys(self._tokenize(text)))
 
+    def doc_freq(self, tokens: Sequence[str]) -> list[int]:
+        """How many indexed documents contain each token (0 for a token the index does not know)."""
+        indptr = self._bm25.scores["indptr"]
+        return [
+            int(indptr[self._vocab[t] + 1] - indptr[self._vocab[t]]) if t in self._vocab else 0
+            for t in tokens
+        ]
+
     def search(self, queries: list[str], k: int) -> list[list[tuple[str, float]]]:
         """The top-``k`` ``(id, BM25 score)`` per query, best first (ties: index order). Documents with
         score 0 are left out, so a query with no known token gets ``[]``."""

@@ -24,6 +24,7 @@ from omnivec.index.vectors import prepare_vectors
 
 if TYPE_CHECKING:
     from omnivec.index.lexical import LexicalIndex
+    from omnivec.index.router import QueryRouter
 
 #: Subfolder of an index folder holding its lexical (BM25) index.
 LEXICAL_DIR = "lexical"
@@ -132,6 +133,7 @@ class BaseIndex:
         self._items = ItemStore(self.path, ids)
         self._lexical: LexicalIndex | None = None
         self._lexical_lock = threading.Lock()
+        self._router_cache: tuple[int, QueryRouter] | None = None
 
     # ----------------------------------------------------------- protocol
     def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:
@@ -172,6 +174,22 @@ class BaseIndex:
                     )
                 self._lexical = LexicalIndex.load(folder)
             return self._lexical
+
+    @property
+    def router(self) -> QueryRouter | None:
+        """The hybrid query router (``router.json``, written by ``omnivec index fit-router``), read on each
+        access so a newly fitted one is picked up; ``None`` without one (or without a lexical part)."""
+        from omnivec.index.router import ROUTER_FILE, QueryRouter
+
+        path = self.path / ROUTER_FILE
+        if not self.has_lexical or not path.is_file():
+            return None
+        mtime = path.stat().st_mtime_ns
+        cached = self._router_cache
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, QueryRouter.load(path))
+            self._router_cache = cached
+        return cached[1]
 
     def search_ids(self, queries: np.ndarray, k: int) -> list[list[str]]:
         """Ids only (no field lookup): what recall is measured on."""

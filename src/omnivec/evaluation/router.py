@@ -1,0 +1,134 @@
+"""Learning the hybrid query router (:mod:`omnivec.index.router`) from a data folder's own labelled queries.
+
+The examples come from what a platform already has, never from evaluation tasks:
+
+- **typed queries** from the training sources whose rows have a ``query_text`` and no ``query_item`` (search
+  logs: query → clicked item; all clicks of one query string form its relevant set);
+- **item queries** from the sources with ``query_item`` → ``target_item`` rows (item-to-item pairs);
+- **known-item queries** mined from the catalogue's text fields (:func:`omnivec.index.router.known_item_queries`).
+
+Rows with ``label`` 0 (graded negatives) are skipped, and only targets inside the corpus count. Each query is
+searched dense (a caller-supplied function, so the same code serves the evaluation's exact search and an ANN
+index) and lexical, then :func:`omnivec.index.router.fit_router` learns which side each kind of query prefers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omnivec.errors import ConfigError
+from omnivec.evaluation.dataset import EvalData
+from omnivec.index.lexical import item_text
+from omnivec.index.router import RouterExample, known_item_queries
+
+__all__ = ["DenseLists", "dense_lists_from_cache", "router_examples", "source_pairs"]
+
+#: ``(keys, kind) -> top lists``: ``kind`` is ``"text"`` (keys are query strings) or ``"item"`` (keys are item
+#: ids, whose own id must not be returned); each list holds ``(id, cosine)`` best first.
+DenseLists = Callable[[list[str], str], list[list[tuple[str, float]]]]
+
+
+def source_pairs(root: str | Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """``(text query → target ids, query item → target ids)`` over every training source in ``root/sources``."""
+    from omnivec.data.readers import read_source
+
+    folder = Path(root) / "sources"
+    texts: dict[str, set[str]] = defaultdict(set)
+    items: dict[str, set[str]] = defaultdict(set)
+    paths = (
+        sorted(p for p in folder.glob("*") if p.suffix in (".parquet", ".jsonl")) if folder.is_dir() else []
+    )
+    for path in paths:
+        table, _ = read_source(path)
+        names = set(table.column_names)
+        cols = [c for c in ("query_item", "query_text", "target_item", "label") if c in names]
+        for row in table.select(cols).to_pylist():
+            target = row.get("target_item")
+            if target is None or row.get("label", 1) == 0:
+                continue
+            if row.get("query_item") is not None:
+                items[str(row["query_item"])].add(str(target))
+            elif row.get("query_text"):
+                texts[str(row["query_text"])].add(str(target))
+    return dict(texts), dict(items)
+
+
+def _sample(keys: list[str], n: int, rng: np.random.Generator) -> list[str]:
+    if len(keys) <= n:
+        return keys
+    return [keys[i] for i in sorted(rng.choice(len(keys), size=n, replace=False).tolist())]
+
+
+def router_examples(
+    data: EvalData,
+    lexical: Any,
+    dense: DenseLists,
+    corpus_ids: Sequence[str],
+    *,
+    n_text: int = 400,
+    n_item: int = 400,
+    n_known: int = 400,
+    seed: int = 0,
+    depth: int = 100,
+    known_max_matches: int = 10,
+) -> list[RouterExample]:
+    """Labelled queries of the three kinds, each searched dense (``dense``) and lexical (``lexical``);
+    ``known_max_matches`` is :func:`~omnivec.index.router.known_item_queries`' ``max_matches``."""
+    rng = np.random.default_rng(seed)
+    corpus = set(corpus_ids)
+    text_pairs, item_pairs = source_pairs(data.root)
+    text_rel = {q: t & corpus for q, t in text_pairs.items() if t & corpus}
+    item_rel = {
+        q: (t & corpus) - {q} for q, t in item_pairs.items() if q in data.store and (t & corpus) - {q}
+    }
+    texts = _sample(sorted(text_rel), n_text, rng)
+    items = _sample(sorted(item_rel), n_item, rng)
+    known = known_item_queries(
+        [(i, data.item(i)) for i in corpus_ids], n_known, seed=seed, max_matches=known_max_matches
+    )
+    if not (texts or items) or not known:
+        raise ConfigError(
+            f"{data.root}: a router needs typed or item queries from training sources ({len(texts)} typed, "
+            f"{len(items)} item) and known-item queries from item text ({len(known)})"
+        )
+    examples: list[RouterExample] = []
+    typed = texts + [q for q, _ in known]
+    typed_rel = [text_rel[q] for q in texts] + [rel for _, rel in known]
+    kinds = ["search-log"] * len(texts) + ["known-item"] * len(known)
+    for q, d, rel, kind in zip(typed, dense(typed, "text"), typed_rel, kinds, strict=True):
+        examples.append(RouterExample(q, False, d, lexical.search([q], depth)[0], rel, kind))
+    if items:
+        for q, d in zip(items, dense(items, "item"), strict=True):
+            text = item_text(data.item(q))
+            hits = [(i, s) for i, s in lexical.search([text], depth + 1)[0] if i != q][:depth] if text else []
+            examples.append(RouterExample(text, True, d, hits, item_rel[q], "item-pairs"))
+    return examples
+
+
+def dense_lists_from_cache(cache: Any, corpus_ids: Sequence[str], depth: int = 100) -> DenseLists:
+    """A :data:`DenseLists` doing exact cosine search with an evaluation :class:`EmbeddingCache` (typed
+    queries with the ``q2i`` query prompt, items with the ``i2i`` one, the corpus as ``q2i`` targets)."""
+    from omnivec.evaluation.scoring import topk
+
+    ids = list(corpus_ids)
+    pos = {i: n for n, i in enumerate(ids)}
+
+    def run(keys: list[str], kind: str) -> list[list[tuple[str, float]]]:
+        corpus = cache.items(ids, "q2i", "target")
+        if kind == "text":
+            queries, exclude = cache.texts(keys, "q2i", "query"), None
+        else:
+            queries = cache.items(keys, "i2i", "query")
+            exclude = np.array([pos.get(k, -1) for k in keys], dtype=np.int64)
+        idx, sc = topk(queries, corpus, min(depth, len(ids)), exclude=exclude)
+        return [
+            [(ids[j], float(s)) for j, s in zip(row.tolist(), srow.tolist(), strict=True) if j >= 0]
+            for row, srow in zip(idx, sc, strict=True)
+        ]
+
+    return run
