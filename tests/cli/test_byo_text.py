@@ -91,3 +91,16 @@ def test_text_only_catalogue_fine_tune_index_and_hybrid_search(tmp_path: Path) -
     dense = json.loads(_ok(["search", "--index", str(index), "--text", "sku-1017", "--mode", "dense", "-k", "3",
                             "--json"]))  # fmt: skip
     assert len(dense["hits"] if isinstance(dense, dict) else dense) == 3
+    # a query router learned from the search pairs and the catalogue's own names/codes
+    fitted = _ok(["index", "fit-router", "--index", str(index), "--data", str(data), "--queries", "40"])
+    assert "known-item" in fitted and "search-log" in fitted and (index / "router.json").is_file()
+    router = json.loads((index / "router.json").read_text())
+    assert router["stats"]["by_source"]["known-item"]["examples"] > 0 and 0 < router["threshold"] < 1
+    routed = json.loads(_ok(["search", "--index", str(index), "--text", "sku-1017", "--mode", "hybrid", "-k", "3",
+                             "--json"]))  # fmt: skip
+    assert routed[0]["id"] == "p017"
+    both = CliRunner().invoke(
+        app,
+        ["search", "--index", str(index), "--text", "x", "--mode", "hybrid", "--auto", "--dense-weight", "1"],
+    )
+    assert both.exit_code == 2 and "drop --dense-weight" in " ".join(both.output.replace("│", " ").split())

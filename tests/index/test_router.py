@@ -145,8 +145,10 @@ def test_fit_router_learns_which_queries_lexical_serves() -> None:
     assert router.route(lex, "zz7", [], lex.search(["zz7"], 20)[0])["lexical"] == 0.99
     fixed = fit_router(examples, lex, threshold=0.3, low_share=0.0, high_share=1.0)
     assert fixed.threshold == 0.3 and fixed.low_share == 0.0 and fixed.high_share == 1.0
-    with pytest.raises(ConfigError, match="both kinds"):
-        fit_router([e for e in examples if e.source == "known-item"], lex)
+    only = fit_router([e for e in examples if e.source == "known-item"], lex)
+    assert "lexical side" in only.stats["note"] and only.route(lex, "music", [], [])["lexical"] == 0.99
+    with pytest.raises(ConfigError, match="tells the two sides apart"):
+        fit_router([RouterExample("zz1", False, [("a", 1.0)], [("a", 2.0)], {"a"})], lex)
 
 
 def test_known_item_queries_match_whole_words_and_are_seeded() -> None:

@@ -157,3 +157,43 @@ def test_health_and_page_offer_the_default_mode(make_client, lexical_index, fake
     assert all(f'<option value="{mode}"' in page for mode in ("dense", "lexical", "hybrid"))
     script = client.get("/static/app.js").text
     assert "h.search_mode" in script and "mode })" in script  # preselects the default, sends the mode
+
+
+def test_hybrid_weights_come_from_the_index_router(make_client, tiny_model, tmp_path):
+    """weights "auto" (and no weights, once the index has router.json) route each query like the library."""
+    from omnivec.index import build_index, open_index
+    from omnivec.index.hybrid import hybrid_search
+    from omnivec.index.router import ROUTER_FEATURES, QueryRouter
+
+    vectors = tiny_model.encode([{"title": r["title"]} for r in ROWS], task="q2i", side="target")
+    folder = tmp_path / "idx"
+    build_index(
+        vectors, [r["item_id"] for r in ROWS], folder, dim=16, items=ROWS, task="q2i", recall_queries=3
+    )
+    index = open_index(folder)
+    client = make_client(index=index)
+    query = {"text": "guitar X7-200"}
+    r = client.post("/v1/search", json={"query": query, "mode": "hybrid", "weights": "auto"})
+    assert r.status_code == 400 and _err(r)["code"] == "no_router" and _err(r)["param"] == "weights"
+    n = len(ROUTER_FEATURES)  # routes a query with a code to BM25 order, anything else to dense order
+    coef = [0.0] * n
+    coef[ROUTER_FEATURES.index("has_code")] = 20.0
+    QueryRouter(
+        coef=coef, intercept=-10.0, mean=[0.0] * n, scale=[1.0] * n, low_share=0.0, high_share=1.0
+    ).save(folder)
+    for weights in ("auto", None):
+        body = {"query": query, "mode": "hybrid", "k": 3} | ({"weights": weights} if weights else {})
+        r = client.post("/v1/search", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["weights"] == "auto"
+        lexical = hybrid_search(index, text=query["text"], k=3, mode="lexical")
+        assert [h["id"] for h in r.json()["data"]] == [h.id for h in lexical]
+    vector = np.asarray(tiny_model.encode({"text": "guitar lesson"}, task="q2i", side="query"))
+    r = client.post("/v1/search", json={"query": {"text": "guitar lesson"}, "mode": "hybrid", "k": 3})
+    assert [h["id"] for h in r.json()["data"]] == [h.id for h in index.search(vector[None], 3)[0]]
+    r = client.post(
+        "/v1/search", json={"query": query, "mode": "hybrid", "weights": {"dense": 1, "lexical": 1}}
+    )
+    assert r.json()["weights"] == {"dense": 1.0, "lexical": 1.0}
+    r = client.post("/v1/search", json={"query": query, "mode": "hybrid", "weights": "equal"})
+    assert r.status_code == 400 and "weights" in r.text

@@ -104,6 +104,44 @@ def build_cmd(
         typer.secho(f"note: {note}", fg="yellow")
 
 
+@app.command("fit-router")
+def fit_router_cmd(
+    index: Path = typer.Option(..., help="index folder with a lexical part (`omnivec index build`)"),
+    data: Path = typer.Option(..., help="data folder (world or dataset) with sources/ and the indexed items"),
+    model: Path = typer.Option(None, help="model folder (default: the one recorded in the index)"),
+    queries: int = typer.Option(
+        400, help="labelled queries of each kind: search-log, item-pairs, known-item"
+    ),
+    seed: int = typer.Option(0, help="seed of the query samples"),
+    known_max_matches: int = typer.Option(10, help="a known-item query matches at most this many items"),
+    threshold: float = typer.Option(None, help="probability cut for BM25 order (default: fitted)"),
+) -> None:
+    """Learn which queries BM25 serves better (names, codes) and which the dense side does, from the data
+    folder's search logs, item pairs and item text; save INDEX/router.json. Hybrid search then routes each
+    query (weights "auto", the default for an index with a router)."""
+    from omnivec.evaluation.router import fit_index_router
+
+    router, path = fit_index_router(
+        index, data, model, n_per_kind=queries, seed=seed, known_max_matches=known_max_matches,
+        threshold=threshold, progress=True,
+    )  # fmt: skip
+    stats = router.stats
+    typer.echo(
+        f"router: {stats['informative']} of {stats['examples']} queries informative, threshold "
+        f"{router.threshold:.2f}, shares {router.low_share}/{router.high_share} -> {path}"
+    )
+    for name, row in stats["by_source"].items():
+        typer.echo(
+            f"  {name:11s} {row['examples']:5d} queries  prefer BM25 {row['prefer_lexical']:.2f}  "
+            f"routed to BM25 {row['routed_lexical']:.2f}"
+        )
+    typer.echo(
+        f"  utility (fraction of each query's better side, source-balanced): routed "
+        f"{stats['balanced_utility']:.3f}, dense {stats['balanced_utility_dense']:.3f}, "
+        f"BM25 {stats['balanced_utility_lexical']:.3f}"
+    )
+
+
 @app.command("info")
 def info_cmd(index: Path = typer.Argument(..., help="index folder")) -> None:
     """Print an index folder's metadata (index.json)."""
@@ -129,6 +167,11 @@ def search(
     fusion: str = typer.Option(None, help="hybrid: rrf (reciprocal-rank, default) | weighted (score sum)"),
     dense_weight: float = typer.Option(None, help="hybrid: weight of the dense ranking (default 1)"),
     lexical_weight: float = typer.Option(None, help="hybrid: weight of the lexical ranking (default 1)"),
+    auto: bool = typer.Option(
+        None,
+        "--auto/--no-auto",
+        help="hybrid: per-query weights from the index's router (default: on when it has router.json)",
+    ),
     candidates: int = typer.Option(None, help="hybrid: candidates taken from each side (default 100)"),
     as_json: bool = typer.Option(False, "--json", help="print the hits as JSON"),
 ) -> None:
@@ -155,11 +198,17 @@ def search(
             "--mode lexical searches text only; drop --image/--audio/--video or use hybrid"
         )
     hybrid_options = {"--fusion": fusion, "--dense-weight": dense_weight, "--lexical-weight": lexical_weight,
-                      "--candidates": candidates}  # fmt: skip
+                      "--candidates": candidates, "--auto/--no-auto": auto}  # fmt: skip
     given = [name for name, value in hybrid_options.items() if value is not None]
     if given and mode != "hybrid":
         raise typer.BadParameter(f"{', '.join(given)} apply to --mode hybrid only")
-    weights = {s: w for s, w in (("dense", dense_weight), ("lexical", lexical_weight)) if w is not None}
+    weights: Any = {s: w for s, w in (("dense", dense_weight), ("lexical", lexical_weight)) if w is not None}
+    if auto and weights:
+        raise typer.BadParameter("--auto picks weights per query; drop --dense-weight/--lexical-weight")
+    if auto:
+        weights = "auto"
+    elif auto is False and not weights:
+        weights = {"dense": 1.0, "lexical": 1.0}
     idx = open_index(index)
     try:
         loaded = None

@@ -71,8 +71,9 @@ def _find(folder: Path, stem: str) -> Path:
     raise DataFormatError(f"{folder}: no {stem}.parquet or {stem}.jsonl")
 
 
-def open_data(data_dir: str | Path) -> EvalData:
-    """Open a world or a dataset folder for evaluation."""
+def open_data(data_dir: str | Path, *, require_tasks: bool = True) -> EvalData:
+    """Open a world or a dataset folder for evaluation (``require_tasks=False``: for its items and sources
+    only, e.g. to fit a query router on a dataset without evaluation tasks)."""
     from omnivec.data.readers import load_config
 
     root = Path(data_dir)
@@ -87,7 +88,7 @@ def open_data(data_dir: str | Path) -> EvalData:
     else:
         items_path = _find(root, "items")
         tasks = [load_config(p, TaskConfig) for p in sorted((root / "tasks").glob("*.json"))]
-    if not tasks:
+    if not tasks and require_tasks:
         raise DataFormatError(
             f"{root}: no evaluation tasks (expected tasks/<name>.json + tasks/<name>.parquet)"
         )

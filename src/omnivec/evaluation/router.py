@@ -26,7 +26,14 @@ from omnivec.evaluation.dataset import EvalData
 from omnivec.index.lexical import item_text
 from omnivec.index.router import RouterExample, known_item_queries
 
-__all__ = ["DenseLists", "dense_lists_from_cache", "router_examples", "source_pairs"]
+__all__ = [
+    "DenseLists",
+    "dense_lists_from_cache",
+    "dense_lists_from_index",
+    "fit_index_router",
+    "router_examples",
+    "source_pairs",
+]
 
 #: ``(keys, kind) -> top lists``: ``kind`` is ``"text"`` (keys are query strings) or ``"item"`` (keys are item
 #: ids, whose own id must not be returned); each list holds ``(id, cosine)`` best first.
@@ -132,3 +139,79 @@ def dense_lists_from_cache(cache: Any, corpus_ids: Sequence[str], depth: int = 1
         ]
 
     return run
+
+
+def dense_lists_from_index(index: Any, cache: Any, depth: int = 100) -> DenseLists:
+    """A :data:`DenseLists` searching ``index`` (the ANN that serves) with queries embedded by ``cache``'s
+    embedder: typed queries with the ``q2i`` query prompt, items with the ``i2i`` one."""
+
+    def run(keys: list[str], kind: str) -> list[list[tuple[str, float]]]:
+        if not keys:
+            return []
+        vectors = cache.texts(keys, "q2i", "query") if kind == "text" else cache.items(keys, "i2i", "query")
+        extra = 0 if kind == "text" else 1
+        found = index.search(vectors, depth + extra)
+        return [
+            [(h.id, float(h.score)) for h in hits if kind == "text" or h.id != key][:depth]
+            for key, hits in zip(keys, found, strict=True)
+        ]
+
+    return run
+
+
+def fit_index_router(
+    index_dir: str | Path,
+    data_dir: str | Path,
+    model_dir: str | Path | None = None,
+    *,
+    n_per_kind: int = 400,
+    seed: int = 0,
+    known_max_matches: int = 10,
+    threshold: float | None = None,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> tuple[Any, Path]:
+    """Fit the query router of an index folder on a data folder's training sources and item text, and save
+    it as ``router.json`` in the index folder (atomically). Returns ``(router, path)``.
+
+    ``model_dir`` defaults to the model recorded in the index; queries are embedded at the index's width.
+    """
+    from omnivec.evaluation.cache import EmbeddingCache
+    from omnivec.evaluation.dataset import open_data
+    from omnivec.evaluation.embedders import OmniEmbedder
+    from omnivec.index import open_index
+    from omnivec.index.router import fit_router
+    from omnivec.index.tables import read_ids
+    from omnivec.model import load
+
+    index = open_index(index_dir)
+    try:
+        lexical = index.lexical
+        if lexical is None:
+            raise ConfigError(
+                f"index {index_dir} has no lexical part; a router splits weight between dense and BM25 "
+                "(rebuild with `omnivec index build --lexical`)"
+            )
+        model_path = model_dir or index.info.get("model")
+        if model_path is None:
+            raise ConfigError(f"index {index_dir} records no model; pass the model folder")
+        model = load(model_path)
+        width = int(getattr(model, "dimension", 0) or 0)
+        dims = index.dim if width and index.dim < width else None
+        embedder = OmniEmbedder(model, batch_size=batch_size, dimensions=dims)
+        data = open_data(data_dir, require_tasks=False)
+        corpus = [i for i in read_ids(Path(index_dir)) if i in data.store]
+        if not corpus:
+            raise ConfigError(f"none of index {index_dir}'s items is in data folder {data_dir}")
+        cache = EmbeddingCache(embedder, data.item, progress=progress)
+        examples = router_examples(
+            data, lexical, dense_lists_from_index(index, cache), corpus, n_text=n_per_kind,
+            n_item=n_per_kind, n_known=n_per_kind, seed=seed, known_max_matches=known_max_matches,
+        )  # fmt: skip
+        router = fit_router(examples, lexical, threshold=threshold)
+        router.stats.update({"data": str(data_dir), "model": str(model_path), "seed": seed})
+        return router, router.save(Path(index_dir))
+    finally:
+        close = getattr(index, "close", None)
+        if close is not None:
+            close()

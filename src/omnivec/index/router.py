@@ -304,8 +304,9 @@ def fit_router(
     A class-balanced logistic regression (``C = c``) over the standardised :func:`query_features` then
     predicts the label. ``threshold`` ``None`` picks the probability cut (0.05 … 0.95) that maximises the
     routed utility, each example's as a fraction of its better side's, averaged per ``source`` and then over
-    sources, so each kind of query counts the same whatever its number of examples. Raises
-    :class:`ConfigError` unless both labels occur.
+    sources, so each kind of query counts the same whatever its number of examples. When every informative
+    query prefers one side the router always routes there (``stats["note"]`` says so); with no informative
+    query at all it raises :class:`ConfigError`.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -326,19 +327,25 @@ def fit_router(
         labels.append(int(gain > 0))
         sources.append(ex.source)
     y = np.asarray(labels, dtype=np.int64)
-    if len(set(labels)) < 2:
+    if not labels:
         raise ConfigError(
-            f"fit_router: {len(labels)} informative example(s), all preferring the "
-            f"{'lexical' if labels and labels[0] else 'dense'} side; a router needs queries of both kinds "
-            "(search-log or item pairs, and known-item queries)"
+            f"fit_router: none of the {len(examples)} queries tells the two sides apart (each found its "
+            "relevant items equally well, or not at all); give more or other labelled queries"
         )
     x = np.vstack(rows)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale <= 1e-9] = 1.0
-    model = LogisticRegression(C=float(c), max_iter=2000, class_weight="balanced")
-    model.fit((x - mean) / scale, y)
-    probs = model.predict_proba((x - mean) / scale)[:, 1]
+    note = None
+    if len(set(labels)) == 1:  # one side wins every query: a constant router, said so in its stats
+        side = "lexical" if labels[0] else "dense"
+        note = f"every informative query preferred the {side} side: the router always routes there"
+        coef, intercept = np.zeros(x.shape[1]), 10.0 if labels[0] else -10.0
+    else:
+        model = LogisticRegression(C=float(c), max_iter=2000, class_weight="balanced")
+        model.fit((x - mean) / scale, y)
+        coef, intercept = model.coef_[0], float(model.intercept_[0])
+    probs = 1.0 / (1.0 + np.exp(-np.clip((x - mean) / scale @ coef + intercept, -50, 50)))
     u = np.asarray(utilities)
     groups = [np.array([s == name for s in sources]) for name in sorted(set(sources))]
 
@@ -350,7 +357,7 @@ def fit_router(
     scores = {float(t): balanced_utility(float(t)) for t in cuts}
     best_cut = max(scores, key=lambda t: (scores[t], -abs(t - 0.5)))
     router = QueryRouter(
-        coef=model.coef_[0].tolist(), intercept=float(model.intercept_[0]), mean=mean.tolist(),
+        coef=[float(v) for v in coef], intercept=float(intercept), mean=mean.tolist(),
         scale=scale.tolist(), threshold=best_cut if threshold is None else threshold, low_share=low_share,
         high_share=high_share, rare_df=rare_df,
     )  # fmt: skip
@@ -373,6 +380,8 @@ def fit_router(
         "by_source": per_source,
         "c": float(c),
     }
+    if note:
+        router.stats["note"] = note
     return router
 
 

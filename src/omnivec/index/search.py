@@ -10,13 +10,21 @@ import numpy as np
 
 from omnivec.errors import ConfigError
 from omnivec.index.hybrid import DEFAULT_CANDIDATES, DEFAULT_RRF_K, MODES, hybrid_search
-from omnivec.index.lexical import item_text
+from omnivec.index.lexical import LEXICAL_FIELDS, item_text
 from omnivec.index.protocol import Index, SearchHit
 
 
 def query_text(query_item: Mapping[str, Any] | str) -> str:
     """The text a lexical search uses for a query item: the string itself, or its text fields joined."""
     return query_item if isinstance(query_item, str) else item_text(query_item)
+
+
+def is_item_query(query_item: Mapping[str, Any] | str) -> bool:
+    """Whether a query is a catalogue item (it has item text fields such as ``title`` or ``tags``) rather than
+    a typed query (a string, or only ``text`` and media): the query router treats the two differently."""
+    return isinstance(query_item, Mapping) and any(
+        query_item.get(f) not in (None, "", []) for f in LEXICAL_FIELDS if f != "text"
+    )
 
 
 def search(
@@ -29,7 +37,7 @@ def search(
     side: str = "query",
     mode: str = "dense",
     fusion: str = "rrf",
-    weights: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | str | None = None,
     candidates: int = DEFAULT_CANDIDATES,
     rrf_k: int = DEFAULT_RRF_K,
 ) -> list[SearchHit]:
@@ -40,7 +48,7 @@ def search(
     ``index.dim`` components and re-normalises them, exactly as at build time. ``lexical`` searches the
     index's BM25 part with the query's text (``model`` is not used and may be ``None``). ``hybrid`` does
     both, ``candidates`` deep, and fuses them with ``fusion`` (``rrf`` or ``weighted``) under ``weights``
-    (``{"dense": w, "lexical": w}``).
+    (``{"dense": w, "lexical": w}``, or ``"auto"``/``None`` for the index's query router when it has one).
     """
     if mode not in MODES:
         raise ConfigError(f"unknown search mode {mode!r}; expected one of {list(MODES)}")
@@ -56,7 +64,7 @@ def search(
         return index.search(vector.reshape(1, -1), k)[0]
     return hybrid_search(
         index, vector=vector, text=text, k=k, mode=mode, fusion=fusion, weights=weights,
-        candidates=candidates, rrf_k=rrf_k,
+        candidates=candidates, rrf_k=rrf_k, item_query=is_item_query(item),
     )  # fmt: skip
 
 

@@ -56,7 +56,8 @@ class SearchRequest(BaseModel):
     ``mode``: ``dense`` (embed the query, nearest vectors), ``lexical`` (BM25 over the items' text; the query
     must have text; nothing is embedded) or ``hybrid`` (both, fused). Omitted: the server's ``search_mode``
     (default ``dense``), falling back to ``dense`` for a query without text. ``fusion`` (``rrf`` or
-    ``weighted``), ``weights`` (``{"dense": w, "lexical": w}``) and ``candidates`` (per side) apply to ``hybrid``.
+    ``weighted``), ``weights`` (``{"dense": w, "lexical": w}``, or ``"auto"``: per query, from the index's router)
+    and ``candidates`` (per side) apply to ``hybrid``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -68,8 +69,10 @@ class SearchRequest(BaseModel):
     side: str | None = None
     mode: str | None = Field(None, description="dense | lexical | hybrid (default: the server's search_mode)")
     fusion: str | None = Field(None, description="hybrid: rrf (default) | weighted")
-    weights: dict[str, float] | None = Field(
-        None, description='hybrid: {"dense": w, "lexical": w}, non-negative (default 1 each)'
+    weights: dict[str, float] | Literal["auto"] | None = Field(
+        None,
+        description='hybrid: {"dense": w, "lexical": w}, non-negative, or "auto" for the index\'s query router '
+        "(default: auto when the index has a router, else 1 each)",
     )
     candidates: int | None = Field(
         None,

@@ -29,8 +29,8 @@ from urllib.parse import quote
 import numpy as np
 
 from omnivec.errors import ConfigError, ItemError
-from omnivec.index.hybrid import MODES, hybrid_search, lexical_of, resolve_weights
-from omnivec.index.search import query_text
+from omnivec.index.hybrid import AUTO, MODES, hybrid_search, lexical_of, resolve_weights, router_of
+from omnivec.index.search import is_item_query, query_text
 from omnivec.inputs import parse_item
 from omnivec.serve.errors import APIError, item_errors
 from omnivec.serve.schemas import MEDIA_KEYS, SearchRequest, check_wire_item
@@ -94,8 +94,9 @@ class SearchPlan:
     k: int
     text: str | None
     fusion: str | None = None
-    weights: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] | str = field(default_factory=dict)
     candidates: int | None = None
+    item_query: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The response keys that say what ran."""
@@ -154,10 +155,20 @@ def resolve_search(req: SearchRequest, settings: ServeSettings, index: Any, k: i
         check_lexical_query(req.query, settings)
     if mode != "hybrid":
         return SearchPlan(mode=mode, k=k, text=text)
-    try:
-        weights = resolve_weights(req.weights)
-    except ConfigError as exc:
-        raise APIError(400, str(exc), param="weights", code="invalid_value") from None
+    weights: dict[str, float] | str
+    router = router_of(index)
+    if req.weights == AUTO or (req.weights is None and router is not None):
+        if router is None:
+            raise APIError(
+                400, "weights 'auto' needs an index with a query router; fit one with `omnivec index fit-router`",
+                param="weights", code="no_router",
+            )  # fmt: skip
+        weights = AUTO
+    else:
+        try:
+            weights = resolve_weights(req.weights if isinstance(req.weights, Mapping) else None)
+        except ConfigError as exc:
+            raise APIError(400, str(exc), param="weights", code="invalid_value") from None
     candidates = req.candidates if req.candidates is not None else min(100, settings.max_search_candidates)
     if candidates > settings.max_search_candidates:
         raise APIError(
@@ -166,7 +177,7 @@ def resolve_search(req: SearchRequest, settings: ServeSettings, index: Any, k: i
         )  # fmt: skip
     return SearchPlan(
         mode=mode, k=k, text=text, fusion=req.fusion or settings.search_fusion, weights=weights,
-        candidates=candidates,
+        candidates=candidates, item_query=is_item_query(req.query),
     )  # fmt: skip
 
 
@@ -201,7 +212,7 @@ def run_search(
         return search_results(index, thumbnails, embedding, plan.k)
     hits = hybrid_search(
         index, vector=embedding, text=plan.text, k=plan.k, mode=plan.mode, fusion=plan.fusion or "rrf",
-        weights=plan.weights or None, candidates=plan.candidates or plan.k,
+        weights=plan.weights or None, candidates=plan.candidates or plan.k, item_query=plan.item_query,
     )  # fmt: skip
     return shape_hits(index, thumbnails, hits)
 
