@@ -37,15 +37,17 @@ def mine(
 
     from omnivec.model import load
     from omnivec.training.data import TrainingData
+    from omnivec.training.embed_memo import EmbeddingMemo
     from omnivec.training.hard_negatives import mine_source
     from omnivec.utils.io import write_json, write_parquet
 
     td = TrainingData(data)
     m = load(model)
+    memo = EmbeddingMemo(m, show_progress_bar=True)  # items shared by several sources are embedded once
     names = sources or [n for n in td.source_names if td.source(n).config.target == "item"]
     summaries = []
     for name in names:
-        res = mine_source(m, td, name, k=k, max_queries=max_queries, seed=seed, show_progress_bar=True)
+        res = mine_source(m, td, name, k=k, max_queries=max_queries, seed=seed, memo=memo)
         src = td.source(name)
         rows = [
             dict(r, negatives=res.negatives.get(i, r.get("negatives") or [])) for i, r in enumerate(src.rows)

@@ -4,7 +4,9 @@ For a source with item targets: embed its queries (query side of its primary pat
 distinct target items (target side); pick the per-source F1-optimal threshold λ* on positive vs in-batch
 negative pairs; each query's hard negatives are the top-k corpus items strictly below λ* that are neither a
 positive of that query nor a duplicate of one (candidates at or above λ* are presumed false negatives).
-Used once per stage or every N steps by the runner, and offline by ``omnivec mine``.
+Used once per stage or every N steps by the runner, and offline by ``omnivec mine``. The sources of one mining
+round share an :class:`~omnivec.training.embed_memo.EmbeddingMemo`: an item that several sources use as query or
+target under the same rendered prompt is embedded once per round.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from omnivec.data.mining import mine_hard_negatives, threshold_from_pairs
 from omnivec.errors import ConfigError
 from omnivec.training.data import TrainingData
+from omnivec.training.embed_memo import EmbeddingMemo
 
 
 @dataclass
@@ -44,7 +47,13 @@ def mine_source(
     seed: int = 0,
     batch_size: int = 64,
     show_progress_bar: bool = False,
+    memo: EmbeddingMemo | None = None,
 ) -> MiningResult:
+    """Mine ``k`` hard negatives per query of ``source_name`` (at most ``max_queries`` rows, seeded draw).
+
+    ``memo`` shares embeddings with the other sources of the same mining round (same model weights); by
+    default the source gets its own.
+    """
     from omnivec.training.collator import DEFAULT_PROMPT_TASKS
 
     source = data.source(source_name)
@@ -69,14 +78,13 @@ def mine_source(
     def raw(kind: str, value: str) -> dict:
         return store.item(value) if kind == "item" else {"text": value}
 
-    enc = dict(task=task, batch_size=batch_size, show_progress_bar=show_progress_bar, skip_errors=True)
-    q_res = model.encode_items([raw(cfg.query, key) for key in query_keys], side="query", view=qv, **enc)
-    c_res = model.encode_items([store.item(i) for i in corpus_ids], side="target", view=tv, **enc)
-    q_emb = np.zeros((len(query_keys), model.dimension), dtype=np.float32)
-    q_emb[q_res.indices] = q_res.embeddings
-    c_emb = np.zeros((len(corpus_ids), model.dimension), dtype=np.float32)
-    c_emb[c_res.indices] = c_res.embeddings
-    q_ok, c_ok = set(q_res.indices), set(c_res.indices)
+    if memo is None:
+        memo = EmbeddingMemo(model, batch_size=batch_size, show_progress_bar=show_progress_bar)
+    q_emb, q_mask = memo.embed([f"{cfg.query}:{key}" for key in query_keys],
+                               [raw(cfg.query, key) for key in query_keys], task=task, side="query", view=qv)  # fmt: skip
+    c_emb, c_mask = memo.embed([f"item:{i}" for i in corpus_ids], [store.item(i) for i in corpus_ids],
+                               task=task, side="target", view=tv)  # fmt: skip
+    q_ok, c_ok = set(np.flatnonzero(q_mask).tolist()), set(np.flatnonzero(c_mask).tolist())
 
     # positives: every target any row of the same query points at
     positives_by_query: dict[str, set[int]] = {}

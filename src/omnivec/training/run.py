@@ -347,11 +347,15 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     mining_log: list[dict] = []
 
     def remine() -> None:
+        from omnivec.training.embed_memo import EmbeddingMemo
+
         was_training = model.training
         model.eval()
+        memo = EmbeddingMemo(model)  # one round, one set of weights: shared items are embedded once
         for name in stage_sources(stage, data):
             res = mine_source(model, data, name, k=stage.hard_negatives.k, max_queries=stage.hard_negatives.max_queries,
-                              prompt_task=recipe.prompt_tasks.get(data.source(name).config.task), seed=recipe.seed)  # fmt: skip
+                              prompt_task=recipe.prompt_tasks.get(data.source(name).config.task), seed=recipe.seed,
+                              memo=memo)  # fmt: skip
             negatives[name] = res.negatives
             mining_log.append(res.summary())
         model.train(was_training)
