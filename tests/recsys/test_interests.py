@@ -187,3 +187,25 @@ def test_tiny_world_pairs_do_not_leak(tiny_world: Path, tmp_path: Path) -> None:
         assert all(split[i] == "train" for i in r["query_items"])
         assert 1 <= len(r["query_items"]) <= 10 and r["target_item"] not in r["query_items"]
         assert all(first_play[(r["user_id"], i)] <= r["target_ts"] for i in r["query_items"])
+
+
+def test_content_filter_items_give_the_same_pairs_as_the_whole_catalogue(
+    tiny_world: Path, tmp_path: Path
+) -> None:
+    from omnivec.recsys.interests import content_filter_item_ids
+
+    ids = pq.read_table(tiny_world / "items.parquet", columns=["item_id"]).column("item_id").to_pylist()
+    emb = np.random.default_rng(0).normal(size=(len(ids), 4)).astype(np.float32)
+    cfg = InterestConfig()
+    needed = content_filter_item_ids(tiny_world, cfg)
+    assert 0 < len(needed) < len(ids)
+    keep = [k for k, i in enumerate(ids) if i in set(needed)]
+    full = build_seq2item_source(tiny_world, tmp_path / "full", cfg, item_ids=ids, item_emb=emb)
+    part = build_seq2item_source(tiny_world, tmp_path / "part", cfg, item_ids=needed, item_emb=emb[keep])
+    assert full["per_perspective"]["content_single_peak"] > 0
+    read = [
+        pq.read_table(tmp_path / d / "sources" / "seq2item.parquet").to_pylist() for d in ("full", "part")
+    ]
+    assert read[0] == read[1] and full == {**part, "parquet": full["parquet"], "config": full["config"]}
+    without = InterestConfig(perspectives=["content_multi_peak", "collab_multi_peak"])
+    assert content_filter_item_ids(tiny_world, without) == []

@@ -248,6 +248,29 @@ def source_config(cfg: InterestConfig, n_pairs: int) -> dict[str, Any]:
     }
 
 
+def content_filter_items(plays: Plays, catalog: Catalog, cfg: InterestConfig) -> np.ndarray:
+    """Catalogue rows the content filter can ever compare (sorted): items of ``cfg.splits`` that some user's
+    plays give ``single_peak_min_behaviours`` positives (label union over that user's plays, a superset of
+    every history-so-far union and of every target play). Empty without ``content_single_peak``. Embedding
+    only these items gives the same pairs as embedding the whole catalogue."""
+    if "content_single_peak" not in cfg.perspectives or plays.n == 0:
+        return np.zeros(0, dtype=np.int64)
+    pair = plays.user.astype(np.int64) * catalog.n + plays.item
+    keys, inverse = np.unique(pair, return_inverse=True)
+    union = np.zeros(len(keys), dtype=np.int64)
+    np.bitwise_or.at(union, inverse, plays.labels.astype(np.int64))
+    rows = np.unique(keys[n_behaviours(union) >= cfg.single_peak_min_behaviours] % catalog.n)
+    return rows[np.isin(catalog.split[rows], cfg.splits)]
+
+
+def content_filter_item_ids(world_dir: str | Path, config: InterestConfig | None = None) -> list[str]:
+    """Ids of :func:`content_filter_items` for ``world_dir``'s logs: the items to embed for the content filter."""
+    cfg = config or InterestConfig()
+    catalog = load_catalog(world_dir)
+    plays = load_plays(world_dir, catalog, long_watch=cfg.long_watch, cutoff_ts=cfg.cutoff_ts)
+    return [catalog.ids[i] for i in content_filter_items(plays, catalog, cfg).tolist()]
+
+
 def build_seq2item_source(
     world_dir: str | Path,
     out_dir: str | Path | None = None,

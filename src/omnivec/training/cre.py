@@ -52,19 +52,22 @@ def prepare_cre(
 ) -> dict[str, Any]:
     """Build (or reuse) the derived sources and ID tables; register them with ``data``. Returns stats."""
     from omnivec.recsys.id_teacher import IDTeacherConfig, train_id_teacher, write_id_table
-    from omnivec.recsys.interests import InterestConfig, build_seq2item_source
+    from omnivec.recsys.interests import InterestConfig, build_seq2item_source, content_filter_item_ids
 
     out = cre_dir(run_dir)
     sources = out / "sources"
     stats: dict[str, Any] = {}
     if not (sources / f"{SEQ2ITEM}.json").is_file():
         kwargs: dict[str, Any] = {}
+        interests = InterestConfig(**spec.interests)
         if spec.content_filter == "embeddings":
             store = data.store
-            res = model.encode_items([store.item(i) for i in store.ids], task="i2i", side="target",
+            # only the items the content filter can compare (same pairs as embedding the whole catalogue)
+            ids = [i for i in content_filter_item_ids(data.root, interests) if i in store]
+            res = model.encode_items([store.item(i) for i in ids], task="i2i", side="target",
                                      show_progress_bar=True)  # fmt: skip
-            kwargs = {"item_ids": [store.ids[i] for i in res.indices], "item_emb": res.embeddings}
-        stats["seq2item"] = build_seq2item_source(data.root, out, InterestConfig(**spec.interests), **kwargs)
+            kwargs = {"item_ids": [ids[i] for i in res.indices], "item_emb": res.embeddings}
+        stats["seq2item"] = build_seq2item_source(data.root, out, interests, **kwargs)
         echo(f"  interest mining: {stats['seq2item']}")
     tables = id_table_paths(spec, run_dir)
     if not spec.id_tables and not tables[0].is_file():
