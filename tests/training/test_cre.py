@@ -78,3 +78,22 @@ def test_id2item_aligns_a_projection_to_the_id_space(cre_setup):
         losses.append(float(loss))
     assert losses[-1] < 0.5 * losses[0]
     assert np.isfinite(losses).all()
+
+
+def test_embedding_content_filter_embeds_only_the_items_it_compares(tiny_model, tiny_world, tmp_path):
+    from omnivec.recsys.interests import InterestConfig, content_filter_item_ids
+
+    calls: list[int] = []
+
+    class Counting:
+        def encode_items(self, items, **kw):
+            calls.append(len(items))
+            return tiny_model.encode_items(items, **kw)
+
+    data = TrainingData(tiny_world)
+    spec = CRESpec(id_teacher={"dim": 8, "epochs": 1}, content_filter="embeddings")
+    stats = prepare_cre(spec, data, Counting(), tmp_path, echo=lambda s: None)
+    assert stats["seq2item"]["content_similarity"] == "embedding_cosine"
+    assert stats["seq2item"]["per_perspective"]["content_single_peak"] > 0
+    needed = content_filter_item_ids(tiny_world, InterestConfig())
+    assert calls == [len(needed)] and len(needed) < len(data.store)
