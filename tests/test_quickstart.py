@@ -10,7 +10,7 @@ import pytest
 from omnivec.quickstart import run_quickstart
 
 NAMES = {"sail", "sail-content", "fusion-plain", "clip-dual-tower", "minilm-zero-shot", "minilm-mnrl"}
-LEXICAL = {"bm25", "sail+bm25"}  # lexical and hybrid rankings: retrieval tasks only
+LEXICAL = {"bm25", "sail+bm25", "sail+bm25-rrf"}  # lexical and hybrid rankings: retrieval tasks only
 
 
 @pytest.mark.slow
@@ -30,6 +30,16 @@ def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
     assert "<html" in html.lower() and "http://" not in html and "https://" not in html
     assert (tmp_path / "index" / "index.json").is_file() and (tmp_path / "index" / "lexical").is_dir()
     assert {"nickname-q2i", "title-q2i", "code-q2i"} <= set(results["models"]["sail+bm25"])
+    assert (tmp_path / "index" / "router.json").is_file()  # the routed hybrid the table reports, served
+    hybrid = results["meta"]["hybrid"]
+    assert set(hybrid["router"]["by_source"]) == {"search-log", "item-pairs", "known-item"}
+    for group in ("entity q2i", "other q2i", "i2i", "all tasks"):
+        for row in hybrid["vs_best_side"][group].values():
+            assert (
+                row["best"] in ("dense", "lexical")
+                and row["hybrid"][1] <= row["hybrid"][0] <= row["hybrid"][2]
+            )
     text = "\n".join(lines)
     assert "Table 2" in text and "Table 5" in text and "Hybrid retrieval" in text
+    assert "Hybrid minus the better single side" in text
     assert "hybrid search '" in text and "lexical search '" in text

@@ -109,3 +109,21 @@ def test_router_examples_come_from_sources_and_the_catalogue(tiny_world: Path) -
     assert len(dense([ids[0]], "text")[0]) == 5
     router = fit_router(ex, lex)  # random vectors: known-item queries prefer BM25, so both labels occur
     assert router.stats["by_source"]["known-item"]["prefer_lexical"] > 0.5
+
+
+def test_paired_difference_on_hand_made_per_query_values() -> None:
+    import numpy as np
+
+    from omnivec.evaluation.hybrid import paired_difference
+
+    a = {"t1": {"r": np.array([1.0, 1.0, 0.0, 0.0])}, "t2": {"r": np.array([0.5, 0.5])}}
+    b = {"t1": {"r": np.array([0.0, 1.0, 0.0, 0.0])}, "t2": {"r": np.array([0.5, 0.5])}}
+    d, lo, hi = paired_difference(a, b, ["t1", "t2"], "r")
+    assert d == pytest.approx((0.25 + 0.0) / 2)  # mean of the per-task mean differences
+    assert 0.0 <= lo <= d <= hi <= 0.5  # one query of four differs: the interval reaches 0
+    same = paired_difference(a, a, ["t1", "t2"], "r")
+    assert same == (0.0, 0.0, 0.0)
+    shift = {"t1": {"r": a["t1"]["r"] + 0.1}}
+    assert paired_difference(shift, a, ["t1"], "r") == pytest.approx((0.1, 0.1, 0.1))
+    with pytest.raises(ConfigError, match="t1"):
+        paired_difference(a, {"t1": {"r": np.zeros(3)}}, ["t1"], "r")

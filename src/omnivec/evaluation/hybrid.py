@@ -31,7 +31,7 @@ from omnivec.evaluation.metrics import ndcg_at_k, recall_at_k
 from omnivec.evaluation.scoring import topk
 from omnivec.evaluation.tasks import DEFAULT_KS
 
-__all__ = ["MODES", "evaluate_modes", "hybrid_tasks", "lexical_index_for"]
+__all__ = ["MODES", "evaluate_modes", "hybrid_tasks", "lexical_index_for", "paired_difference"]
 
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 
@@ -117,6 +117,7 @@ def evaluate_modes(
     router: Any | None = None,
     cold_split: bool = True,
     progress: bool = False,
+    per_query: dict[str, dict[str, dict[str, np.ndarray]]] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{mode: {task: {metric: value}}}`` (plus ``"<task>/cold"`` rows) for each of ``modes``.
 
@@ -129,6 +130,8 @@ def evaluate_modes(
         weights: ``(dense, lexical)`` fusion weights (default equal).
         router: a :class:`~omnivec.index.router.QueryRouter`: each query's weights come from it instead
             (``weights`` must then be ``None``), exactly as ``hybrid_search(..., weights="auto")`` routes.
+        per_query: a dict to fill with ``{mode: {task: {metric: per-query values}}}`` (for
+            :func:`paired_difference`).
         candidates: depth of each mode's list (and of the fused list).
         cache: an :class:`EmbeddingCache` shared with :func:`~omnivec.evaluation.tasks.evaluate` (no second
             corpus pass when given the one the main evaluation used).
@@ -190,9 +193,9 @@ def evaluate_modes(
             scored["dense"] = _dense_lists(cache, cfg, rows, ids, own, task, candidates)
         if "hybrid" in modes:
             w = list(weights) if weights is not None else None
-            per_query = [w] * len(rows)
+            query_weights = [w] * len(rows)
             if router is not None:
-                per_query = [
+                query_weights = [
                     [
                         (r := router.route(lex, t, d, lx, item_query=cfg.query == "item"))["dense"],
                         r["lexical"],
@@ -201,7 +204,7 @@ def evaluate_modes(
                 ]
             scored["hybrid"] = [
                 fuse([d, lx], qw, limit=candidates)
-                for d, lx, qw in zip(scored["dense"], scored["lexical"], per_query, strict=True)
+                for d, lx, qw in zip(scored["dense"], scored["lexical"], query_weights, strict=True)
             ]
         cold = np.array([bool(r.get("cold")) for r in rows], dtype=bool)
         for mode in modes:
@@ -209,6 +212,40 @@ def evaluate_modes(
                 [[i for i, _ in r] for r in scored[mode]], relevant, [k for k in ks if k <= candidates]
             )
             out[mode][name] = _means(per)
+            if per_query is not None:
+                per_query.setdefault(mode, {})[name] = per
             if cold_split and cold.any():
                 out[mode][f"{name}/cold"] = _means(per, cold)
     return out
+
+
+def paired_difference(
+    a: Mapping[str, Mapping[str, np.ndarray]],
+    b: Mapping[str, Mapping[str, np.ndarray]],
+    tasks: Sequence[str],
+    metric: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """``(difference, low, high)``: the mean over ``tasks`` of ``a``'s minus ``b``'s per-task mean ``metric``,
+    with a paired bootstrap confidence interval (queries resampled within each task, the same resample for
+    both sides). ``a``/``b`` are one mode's ``{task: {metric: per-query values}}`` (``evaluate_modes``'
+    ``per_query``). An interval that holds 0 means the two are not told apart by these queries."""
+    if not tasks:
+        raise ConfigError("paired_difference: no tasks")
+    diffs = []
+    for t in tasks:
+        x, y = np.asarray(a[t][metric], dtype=np.float64), np.asarray(b[t][metric], dtype=np.float64)
+        if x.shape != y.shape or x.size == 0:
+            raise ConfigError(f"paired_difference: task {t!r} has {x.size} vs {y.size} per-query values")
+        diffs.append(x - y)
+    point = float(np.mean([d.mean() for d in diffs]))
+    rng = np.random.default_rng(seed)
+    boots = np.zeros(n_boot)
+    for d in diffs:
+        boots += d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    boots /= len(diffs)
+    tail = (1.0 - level) / 2
+    return point, float(np.quantile(boots, tail)), float(np.quantile(boots, 1 - tail))

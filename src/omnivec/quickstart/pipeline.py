@@ -28,12 +28,19 @@ class Profile:
     baseline_batch: int
     eval_batch: int = 64
     index_kind: str = "hnsw"
+    router_queries: int = 400  # labelled training queries of each kind for the hybrid query router
 
 
 PROFILES = {
     "default": Profile("default", "small", "quickstart.yaml", baseline_steps=65, baseline_batch=16),
     "tiny": Profile(
-        "tiny", "tiny", "quickstart-tiny.yaml", baseline_steps=10, baseline_batch=8, index_kind="flat"
+        "tiny",
+        "tiny",
+        "quickstart-tiny.yaml",
+        baseline_steps=10,
+        baseline_batch=8,
+        index_kind="flat",
+        router_queries=60,
     ),
 }
 
@@ -136,10 +143,10 @@ def train_baselines(out: Path, world: Path, profile: Profile, seed: int, echo: E
 
 
 def build_search_index(
-    out: Path, world: Path, model_dir: Path, cache: Any, profile: Profile, echo: Echo
+    out: Path, world: Path, model_dir: Path, cache: Any, profile: Profile, echo: Echo, router: Any = None
 ) -> list[str]:
-    """Index the world's items (the SAIL vectors the evaluation already computed, plus BM25 over their text)
-    and run a few example searches in each mode."""
+    """Index the world's items (the SAIL vectors the evaluation already computed, plus BM25 over their text,
+    plus the query router) and run a few example searches in each mode."""
     import numpy as np
 
     import omnivec
@@ -158,6 +165,8 @@ def build_search_index(
     echo(
         f"index: {info.size} items, {profile.index_kind} + BM25, recall@10 vs exact = {info.recall_at_10:.3f}"
     )
+    if router is not None:
+        router.save(out / "index")
     index = open_index(out / "index")
     model = omnivec.load(model_dir)
     queries = [r["query_text"] for r in read_table(world / "tasks" / "search-q2i.parquet").to_pylist()[:2]]
@@ -182,7 +191,6 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
     from omnivec.evaluation.cache import EmbeddingCache
     from omnivec.evaluation.dataset import open_data
     from omnivec.evaluation.embedders import OmniEmbedder
-    from omnivec.evaluation.hybrid import evaluate_modes
     from omnivec.evaluation.report import write_report
     from omnivec.evaluation.tasks import evaluate
     from omnivec.quickstart.tables import format_tables
@@ -215,16 +223,22 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
         meta[name] = res.pop("_meta", {})
         models[name] = res
         echo(f"  {time.perf_counter() - t:.0f}s")
-    t = _step(echo, "hybrid retrieval: sail (dense) vs bm25 (lexical) vs sail+bm25 (reciprocal-rank fusion)")
-    modes = evaluate_modes(embedders["sail"], data, modes=("lexical", "hybrid"), cache=caches["sail"])
-    models["bm25"], models["sail+bm25"] = modes["lexical"], modes["hybrid"]
+    t = _step(
+        echo, "hybrid retrieval: sail (dense) vs bm25 vs sail+bm25 (routed RRF) vs sail+bm25-rrf (equal)"
+    )
+    from omnivec.quickstart.hybrid import run_hybrid
+
+    hybrid_models, meta["hybrid"], router = run_hybrid(
+        data, embedders["sail"], caches["sail"], prof.router_queries, seed, echo
+    )
+    models.update(hybrid_models)
     echo(f"  {time.perf_counter() - t:.0f}s")
     if ablate:
         from omnivec.quickstart.ablation import run_ablations
 
         meta["ablation"] = run_ablations(out, world, prof, seed, echo, full=models["sail"])
     _step(echo, "index and example searches")
-    searches = build_search_index(out, world, sail_dir, caches["sail"], prof, echo)
+    searches = build_search_index(out, world, sail_dir, caches["sail"], prof, echo, router=router)
     results = {"models": models, "meta": {**meta, "profile": prof.name, "seed": seed,
                                           "seconds": round(time.perf_counter() - t0, 1), "searches": searches}}  # fmt: skip
     report = write_report(results, out, train_logs=[out / "sail" / "train_log.jsonl",

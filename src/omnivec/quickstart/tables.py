@@ -28,12 +28,10 @@ def _table(title: str, rows: list[tuple[str, list[str]]], header: list[str]) -> 
     return "\n".join(lines)
 
 
-#: Lexical and hybrid rankings (``bm25``, ``sail+bm25``) only cover retrieval tasks: they get their own table.
-ENTITY_TASKS = ("nickname-q2i", "title-q2i", "code-q2i")
-
-
+#: Lexical and hybrid rankings (``bm25``, ``sail+bm25``, ``sail+bm25-rrf``) only cover retrieval tasks: they
+#: get their own table.
 def is_lexical_model(name: str) -> bool:
-    return name == "bm25" or name.endswith("+bm25")
+    return name == "bm25" or "+bm25" in name
 
 
 def _models(results: dict[str, Any]) -> list[str]:
@@ -63,18 +61,16 @@ def retrieval_table(results: dict[str, Any], title: str, tasks: list[str], metri
 
 
 def hybrid_table(results: dict[str, Any], dense: str = "sail") -> str:
-    """Dense vs BM25 vs hybrid per task, and means over entity tasks, other q2i, i2i and everything."""
-    models = [m for m in (dense, "bm25", f"{dense}+bm25") if m in results["models"]]
+    """Dense vs BM25 vs hybrid (routed, and equal-weight RRF) per task, means over entity tasks, other q2i,
+    i2i and everything, and each hybrid's difference to the better side with its 95 % interval."""
+    from omnivec.quickstart.hybrid import GROUPS, METRICS
+
+    models = [m for m in (dense, "bm25", f"{dense}+bm25", f"{dense}+bm25-rrf") if m in results["models"]]
     if len(models) < 3:
         return ""
     tasks = [t for t in results["models"]["bm25"] if "/" not in t]
-    groups = {
-        "entity q2i (mean)": [t for t in tasks if t in ENTITY_TASKS],
-        "other q2i (mean)": [t for t in tasks if "q2i" in t and t not in ENTITY_TASKS],
-        "i2i (mean)": [t for t in tasks if "i2i" in t],
-        "all tasks (mean)": tasks,
-    }
-    metrics = ("recall@10", "recall@50", "ndcg@10")
+    groups = {f"{name} (mean)": [t for t in tasks if member(t)] for name, member in GROUPS.items()}
+    metrics = METRICS
     rows = []
     for task in tasks:
         for metric in metrics:
@@ -91,8 +87,27 @@ def hybrid_table(results: dict[str, Any], dense: str = "sail") -> str:
                 nums = [v for v in got if isinstance(v, (int, float))]
                 vals.append(_fmt(sum(nums) / len(nums)) if len(nums) == len(got) and nums else "-")
             rows.append((f"{label} {metric}", vals))
-    header = ["task / metric", dense, "bm25", f"{dense}+bm25 (hybrid, RRF)"]
-    return _table("Hybrid retrieval — dense vs BM25 vs hybrid (%)", rows, header)
+    names = {dense: dense, "bm25": "bm25", f"{dense}+bm25": f"{dense}+bm25 (routed)",
+             f"{dense}+bm25-rrf": f"{dense}+bm25-rrf (equal RRF)"}  # fmt: skip
+    table = _table(
+        "Hybrid retrieval — dense vs BM25 vs hybrid (%)", rows, ["task / metric", *(names[m] for m in models)]
+    )
+    vs = results.get("meta", {}).get("hybrid", {}).get("vs_best_side")
+    if not vs:
+        return table
+    gap_rows = []
+    for group, per_metric in vs.items():
+        for metric, row in per_metric.items():
+            cells = [row["best"]]
+            for key in ("hybrid", "rrf"):
+                d, lo, hi = row.get(key, (None, None, None))
+                cells.append("-" if d is None else f"{100 * d:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]")
+            gap_rows.append((f"{group} {metric}", cells))
+    gaps = _table(
+        "Hybrid minus the better single side (points, paired bootstrap 95 % interval)", gap_rows,
+        ["group / metric", "better side", f"{dense}+bm25 (routed)", f"{dense}+bm25-rrf"],
+    )  # fmt: skip
+    return table + "\n\n" + gaps
 
 
 def format_tables(results: dict[str, Any]) -> str:
