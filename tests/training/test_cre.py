@@ -75,7 +75,7 @@ def test_id2item_aligns_a_projection_to_the_id_space(cre_setup):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     assert np.isfinite(losses).all()
 
