@@ -298,3 +298,11 @@ def ensure_chromium() -> str:
 def chromium() -> SimpleNamespace:
     """``.path`` and ``.args`` of the headless Chromium (installed if needed; the test skips if impossible)."""
     return SimpleNamespace(path=ensure_chromium(), args=list(CHROMIUM_ARGS))
+
+
+@pytest.fixture(scope="module")
+def lexical_index(tiny_model: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """:func:`build_text_index`, once per test module."""
+    from serve_helpers import build_text_index
+
+    return build_text_index(tiny_model, tmp_path_factory.mktemp("text-index") / "idx")

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from serve_helpers import TEXT_ROWS
 
 from omnivec.serve import ServeSettings, create_app
 
@@ -174,28 +175,6 @@ def test_search_page_in_headless_chromium(
     assert not problems, problems
 
 
-ROWS = [
-    {"item_id": "code", "title": "X7-200 fast charger", "tags": ["power"]},
-    {"item_id": "cable", "title": "x700 charging cable"},
-    {"item_id": "phone", "title": "x7 phone", "ocr": "200 apps"},
-    {"item_id": "pasta", "title": "fresh pasta recipe", "nickname": "chef anna"},
-    {"item_id": "beach", "title": "sunset over the beach"},
-    {"item_id": "guitar", "title": "guitar lesson for beginners"},
-]
-
-
-@pytest.fixture(scope="module")
-def lexical_index(tiny_model, tmp_path_factory):
-    from omnivec.index import build_index, open_index
-
-    vectors = tiny_model.encode([{"title": r["title"]} for r in ROWS], task="q2i", side="target")
-    folder = tmp_path_factory.mktemp("page-hybrid") / "idx"
-    build_index(
-        vectors, [r["item_id"] for r in ROWS], folder, dim=16, items=ROWS, task="q2i", recall_queries=3
-    )
-    return open_index(folder)
-
-
 def _sides(page) -> list[dict[str, int | None]]:
     """Per card, the hybrid details it shows: side → rank (``None``: not among that side's candidates)."""
     return page.eval_on_selector_all(
@@ -223,7 +202,7 @@ def test_search_page_modes_in_headless_chromium(chromium, tiny_model, lexical_in
         page.select_option("[data-testid=mode]", "lexical")
         page.click("[data-testid=search]")
         expected = _api_search(server.url, {"text": text}, mode="lexical")
-        assert expected and len(expected) < len(ROWS)  # BM25 finds only the items sharing a word
+        assert expected and len(expected) < len(TEXT_ROWS)  # BM25 finds only the items sharing a word
         _wait_for_results(page, expected)
         _status_has(page, "· lexical")
         assert sent == [{"query": {"text": text}, "k": 10, "mode": "lexical"}]

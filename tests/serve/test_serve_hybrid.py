@@ -4,29 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from serve_helpers import build_text_index
 
 from omnivec.errors import ConfigError
-
-ROWS = [
-    {"item_id": "code", "title": "X7-200 fast charger", "tags": ["power"], "image": "covers/beach.png"},
-    {"item_id": "cable", "title": "x700 charging cable"},
-    {"item_id": "phone", "title": "x7 phone", "ocr": "200 apps"},
-    {"item_id": "pasta", "title": "fresh pasta recipe", "nickname": "chef anna"},
-    {"item_id": "beach", "title": "sunset over the beach"},
-    {"item_id": "guitar", "title": "guitar lesson for beginners"},
-]
-
-
-@pytest.fixture(scope="module")
-def lexical_index(tiny_model, tmp_path_factory):
-    from omnivec.index import build_index, open_index
-
-    vectors = tiny_model.encode([{"title": r["title"]} for r in ROWS], task="q2i", side="target")
-    folder = tmp_path_factory.mktemp("serve-hybrid") / "idx"
-    build_index(
-        vectors, [r["item_id"] for r in ROWS], folder, dim=16, items=ROWS, task="q2i", recall_queries=3
-    )
-    return open_index(folder)
 
 
 def _err(r):
@@ -161,16 +141,11 @@ def test_health_and_page_offer_the_default_mode(make_client, lexical_index, fake
 
 def test_hybrid_weights_come_from_the_index_router(make_client, tiny_model, tmp_path):
     """weights "auto" (and no weights, once the index has router.json) route each query like the library."""
-    from omnivec.index import build_index, open_index
     from omnivec.index.hybrid import hybrid_search
     from omnivec.index.router import ROUTER_FEATURES, QueryRouter
 
-    vectors = tiny_model.encode([{"title": r["title"]} for r in ROWS], task="q2i", side="target")
     folder = tmp_path / "idx"
-    build_index(
-        vectors, [r["item_id"] for r in ROWS], folder, dim=16, items=ROWS, task="q2i", recall_queries=3
-    )
-    index = open_index(folder)
+    index = build_text_index(tiny_model, folder)  # its own index: the test writes router.json beside it
     client = make_client(index=index)
     query = {"text": "guitar X7-200"}
     r = client.post("/v1/search", json={"query": query, "mode": "hybrid", "weights": "auto"})

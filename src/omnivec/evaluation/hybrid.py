@@ -31,7 +31,14 @@ from omnivec.evaluation.metrics import ndcg_at_k, recall_at_k
 from omnivec.evaluation.scoring import topk
 from omnivec.evaluation.tasks import DEFAULT_KS
 
-__all__ = ["MODES", "evaluate_modes", "hybrid_tasks", "lexical_index_for", "paired_difference"]
+__all__ = [
+    "MODES",
+    "evaluate_modes",
+    "exact_dense_lists",
+    "hybrid_tasks",
+    "lexical_index_for",
+    "paired_difference",
+]
 
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 
@@ -72,34 +79,35 @@ def _means(per: Mapping[str, np.ndarray], mask: np.ndarray | None = None) -> dic
     }
 
 
-def _dense_lists(
+def exact_dense_lists(
     cache: EmbeddingCache,
-    cfg: Any,
-    rows: list[dict[str, Any]],
-    ids: list[str],
-    own: list[str | None],
-    task: str,
+    ids: Sequence[str],
+    keys: Sequence[str],
+    kind: str,
     depth: int,
+    *,
+    query_task: str,
+    corpus_task: str,
 ) -> list[list[tuple[str, float]]]:
-    """Exact top-``depth`` corpus items per query by cosine (the query item itself excluded)."""
-    corpus = cache.items(ids, task, "target")
-    kind = "item" if cfg.query == "item" else "text"
-    keys = [r["query_item"] if kind == "item" else r["query_text"] for r in rows]
-    queries = cache.items(keys, task, "query") if kind == "item" else cache.texts(keys, task, "query")
-    exclude = None
+    """Exact top-``depth`` corpus items (``ids``) by cosine for each query ``key``: a text (``kind="text"``) or
+    an item id (``"item"``, never returned for itself), embedded with ``query_task``'s query prompt against the
+    corpus under ``corpus_task``'s target prompt. A query the model failed to embed gets ``[]``."""
+    ids = list(ids)
+    corpus = cache.items(ids, corpus_task, "target")
+    keys = list(keys)
     if kind == "item":
+        queries = cache.items(keys, query_task, "query")
         pos_of = {i: n for n, i in enumerate(ids)}
-        exclude = np.array([pos_of.get(o, -1) if o else -1 for o in own], dtype=np.int64)
+        exclude = np.array([pos_of.get(k, -1) for k in keys], dtype=np.int64)
+    else:
+        queries, exclude = cache.texts(keys, query_task, "query"), None
     idx, sc = topk(queries, corpus, min(depth, len(ids)), exclude=exclude)
-    out = []
-    for q, key in enumerate(keys):
-        if cache.is_failed(kind, key, task, "query"):
-            out.append([])
-            continue
-        out.append(
-            [(ids[j], float(s)) for j, s in zip(idx[q].tolist(), sc[q].tolist(), strict=True) if j >= 0]
-        )
-    return out
+    return [
+        []
+        if cache.is_failed(kind, key, query_task, "query")
+        else [(ids[j], float(s)) for j, s in zip(idx[q].tolist(), sc[q].tolist(), strict=True) if j >= 0]
+        for q, key in enumerate(keys)
+    ]
 
 
 def evaluate_modes(
@@ -190,7 +198,11 @@ def evaluate_modes(
                 for hits, o in zip(found, own, strict=True)
             ]
         if cache is not None and ("dense" in modes or "hybrid" in modes):
-            scored["dense"] = _dense_lists(cache, cfg, rows, ids, own, task, candidates)
+            kind = "item" if cfg.query == "item" else "text"
+            keys = [r["query_item"] if kind == "item" else r["query_text"] for r in rows]
+            scored["dense"] = exact_dense_lists(
+                cache, ids, keys, kind, candidates, query_task=task, corpus_task=task
+            )
         if "hybrid" in modes:
             w = list(weights) if weights is not None else None
             query_weights = [w] * len(rows)

@@ -120,23 +120,11 @@ def router_examples(
 def dense_lists_from_cache(cache: Any, corpus_ids: Sequence[str], depth: int = 100) -> DenseLists:
     """A :data:`DenseLists` doing exact cosine search with an evaluation :class:`EmbeddingCache` (typed
     queries with the ``q2i`` query prompt, items with the ``i2i`` one, the corpus as ``q2i`` targets)."""
-    from omnivec.evaluation.scoring import topk
-
-    ids = list(corpus_ids)
-    pos = {i: n for n, i in enumerate(ids)}
+    from omnivec.evaluation.hybrid import exact_dense_lists
 
     def run(keys: list[str], kind: str) -> list[list[tuple[str, float]]]:
-        corpus = cache.items(ids, "q2i", "target")
-        if kind == "text":
-            queries, exclude = cache.texts(keys, "q2i", "query"), None
-        else:
-            queries = cache.items(keys, "i2i", "query")
-            exclude = np.array([pos.get(k, -1) for k in keys], dtype=np.int64)
-        idx, sc = topk(queries, corpus, min(depth, len(ids)), exclude=exclude)
-        return [
-            [(ids[j], float(s)) for j, s in zip(row.tolist(), srow.tolist(), strict=True) if j >= 0]
-            for row, srow in zip(idx, sc, strict=True)
-        ]
+        task = "q2i" if kind == "text" else "i2i"
+        return exact_dense_lists(cache, corpus_ids, keys, kind, depth, query_task=task, corpus_task="q2i")
 
     return run
 
