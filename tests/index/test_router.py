@@ -14,8 +14,10 @@ from omnivec.index.hybrid import hybrid_search
 from omnivec.index.lexical import LexicalIndex
 from omnivec.index.router import (
     ROUTER_FEATURES,
+    NameMatcher,
     QueryRouter,
     RouterExample,
+    catalogue_names,
     fit_router,
     known_item_queries,
     query_features,
@@ -74,6 +76,42 @@ def test_query_features_on_a_hand_made_corpus(lex: LexicalIndex) -> None:
     assert np.isfinite(empty).all() and _f(empty, "log_tokens") == 0.0
 
 
+def test_catalogue_names_and_the_name_match_feature(lex: LexicalIndex) -> None:
+    rows = [
+        ("1", {"nickname": "Ben the Chef", "title": "pasta"}),
+        ("2", {"nickname": "chic_finn"}),
+        ("3", {"nickname": "ben the chef"}),  # the same name, differently cased: kept once
+        ("4", {"nickname": "Al"}),  # under min_chars
+        ("5", {"nickname": None, "title": "night city walk"}),
+    ]
+    names = catalogue_names(rows, lex)
+    assert names == ["ben chef", "chic finn chic_finn"]
+    assert catalogue_names(rows, lex, min_chars=1) == ["al", "ben chef", "chic finn chic_finn"]
+    assert catalogue_names(rows, lex, fields=("title",)) == ["night city walk", "pasta"]
+    matcher = NameMatcher(names)
+    assert len(matcher) == 2
+    assert matcher.found(lex.tokens("latest from Ben the Chef")) and matcher.found(
+        lex.tokens("chic_finn videos")
+    )
+    assert not matcher.found(lex.tokens("ben cooks for the chef"))  # not one contiguous span
+    assert not matcher.found(lex.tokens("chic finn"))  # the handle's joined token is part of the name
+
+    def name_match(text: str, item_query: bool = False, names: NameMatcher | None = matcher) -> float:
+        return _f(query_features(lex, text, [], [], item_query=item_query, names=names), "name_match")
+
+    assert name_match("latest from ben the chef") == 1.0
+    assert name_match("pasta by chefs") == 0.0
+    assert name_match("latest from ben the chef", item_query=True) == 0.0  # an item's own fields hold names
+    assert name_match("latest from ben the chef", names=None) == 0.0
+    router = _router(name_match=20.0, intercept=-10.0)
+    router.names = names
+    router = QueryRouter.from_dict(router.to_dict())
+    assert router.route(lex, "ben the chef videos", [], [])["lexical"] == 0.99
+    assert router.route(lex, "pasta night", [], [])["lexical"] == 0.1
+    with pytest.raises(ConfigError, match="names"):
+        QueryRouter.from_dict({**router.to_dict(), "names": "ben the chef"})
+
+
 def test_router_routes_hard_between_two_shares(lex: LexicalIndex) -> None:
     router = _router(max_idf=20.0, intercept=-10.0)  # rare word → lexical
     rare = router.route(lex, "velmora", [], lex.search(["velmora"], 5)[0])
@@ -91,6 +129,14 @@ def test_router_round_trips_and_rejects_bad_values(tmp_path) -> None:
     again = QueryRouter.load(tmp_path)
     assert again == router
     n = len(ROUTER_FEATURES)
+    older = QueryRouter(  # a router saved before a feature was added reads only its own features
+        coef=[0.0] * (n - 1), intercept=0.0, mean=[0.0] * (n - 1), scale=[1.0] * (n - 1),
+        features=ROUTER_FEATURES[:-1],
+    )  # fmt: skip
+    older.coef[ROUTER_FEATURES.index("max_idf")] = 1.0
+    x = np.zeros(n)
+    x[ROUTER_FEATURES.index("max_idf")], x[-1] = 2.0, 100.0
+    assert QueryRouter.from_dict(older.to_dict()).probability(x) == pytest.approx(1 / (1 + math.exp(-2.0)))
     with pytest.raises(ConfigError, match="coef"):
         QueryRouter(coef=[0.0], intercept=0.0, mean=[0.0] * n, scale=[1.0] * n)
     with pytest.raises(ConfigError, match="high_share"):

@@ -168,7 +168,7 @@ def fit_index_router(
     from omnivec.evaluation.dataset import open_data
     from omnivec.evaluation.embedders import OmniEmbedder
     from omnivec.index import open_index
-    from omnivec.index.router import fit_router
+    from omnivec.index.router import catalogue_names, fit_router
     from omnivec.index.tables import read_ids
     from omnivec.model import load
 
@@ -196,7 +196,8 @@ def fit_index_router(
             data, lexical, dense_lists_from_index(index, cache), corpus, n_text=n_per_kind,
             n_item=n_per_kind, n_known=n_per_kind, seed=seed, known_max_matches=known_max_matches,
         )  # fmt: skip
-        router = fit_router(examples, lexical, threshold=threshold)
+        names = catalogue_names([(i, data.item(i)) for i in corpus], lexical)
+        router = fit_router(examples, lexical, threshold=threshold, names=names)
         router.stats.update({"data": str(data_dir), "model": str(model_path), "seed": seed})
         return router, router.save(Path(index_dir))
     finally:

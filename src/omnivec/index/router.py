@@ -41,10 +41,13 @@ from omnivec.errors import ConfigError, DataFormatError
 from omnivec.utils.io import write_json
 
 __all__ = [
+    "NAME_FIELDS",
     "ROUTER_FEATURES",
     "ROUTER_FILE",
+    "NameMatcher",
     "QueryRouter",
     "RouterExample",
+    "catalogue_names",
     "fit_router",
     "known_item_queries",
     "query_features",
@@ -70,7 +73,55 @@ ROUTER_FEATURES: tuple[str, ...] = (
     "rare_fraction",  # share of known tokens found in at most `rare_df` documents
     "log_min_df",  # log(1 + document frequency of the rarest token)
     "has_code",  # a token with a digit or a joined code ("x7-200")
+    "name_match",  # a typed query holding a whole catalogue name (a creator handle) as a token span
 )
+
+#: Item fields whose whole values are names (creator handles, brand or shop names): a typed query holding
+#: one of them, word for word, is looking that name up (:class:`NameMatcher`).
+NAME_FIELDS: tuple[str, ...] = ("nickname",)
+
+
+class NameMatcher:
+    """The catalogue's names as token sequences of the lexical index's tokenizer; :meth:`found` says whether
+    a query's tokens hold one of them as a contiguous span ("latest from ben the chef" holds "ben the chef",
+    whose tokens are ``ben chef``)."""
+
+    def __init__(self, names: Sequence[str] = ()) -> None:
+        self.names = sorted({" ".join(n.split()) for n in names if n and n.strip()})
+        self._spans = {tuple(n.split()) for n in self.names}
+        self._widths = sorted({len(s) for s in self._spans})
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def found(self, tokens: Sequence[str]) -> bool:
+        tokens = tuple(tokens)
+        return any(tokens[i : i + w] in self._spans for w in self._widths for i in range(len(tokens) - w + 1))
+
+
+def catalogue_names(
+    rows: Mapping[str, Mapping[str, Any]] | Sequence[tuple[str, Mapping[str, Any]]],
+    lexical: Any,
+    *,
+    fields: Sequence[str] = NAME_FIELDS,
+    min_chars: int = 3,
+) -> list[str]:
+    """The distinct values of ``fields`` over the items ``rows`` (id → fields), each as the space-joined
+    tokens ``lexical`` indexes it by; values with fewer than ``min_chars`` token characters are left out (a
+    two-letter handle says little about a query that contains it)."""
+    items = rows.values() if isinstance(rows, Mapping) else (row for _, row in rows)
+    out: set[str] = set()
+    for row in items:
+        for name in fields:
+            value = row.get(name)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            for v in values:
+                if v is None or not str(v).strip():
+                    continue
+                tokens = lexical.tokens(str(v))
+                if sum(len(t) for t in tokens) >= min_chars:
+                    out.add(" ".join(tokens))
+    return sorted(out)
 
 
 def _finite(name: str, value: Any) -> float:
@@ -98,9 +149,12 @@ def query_features(
     *,
     item_query: bool,
     rare_df: int = 20,
+    names: NameMatcher | None = None,
 ) -> np.ndarray:
     """The :data:`ROUTER_FEATURES` of one query: ``text`` is what BM25 was asked (a typed query, or the
-    query item's text fields), ``dense`` and ``lexical_hits`` the two ``(id, score)`` lists, best first."""
+    query item's text fields), ``dense`` and ``lexical_hits`` the two ``(id, score)`` lists, best first.
+    ``names`` are the catalogue's names; without them (or for an item query, whose fields always hold its
+    own creator's name) ``name_match`` is 0."""
     n = max(len(lexical), 1)
     norm = math.log1p(n)
     tokens = lexical.tokens(text)
@@ -128,6 +182,7 @@ def query_features(
             float(np.mean([f <= rare_df for f in freq])) if freq else 0.0,
             math.log1p(min(freq)) if freq else math.log1p(n),
             1.0 if any(any(c.isdigit() for c in t) or "-" in t for t in known) else 0.0,
+            1.0 if names is not None and not item_query and names.found(tokens) else 0.0,
         ],
         dtype=np.float64,
     )
@@ -146,6 +201,7 @@ class QueryRouter:
     low_share: float = 0.1
     high_share: float = 0.99
     rare_df: int = 20
+    names: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -172,6 +228,10 @@ class QueryRouter:
         if int(self.rare_df) < 1:
             raise ConfigError(f"router rare_df must be at least 1, got {self.rare_df}")
         self.rare_df = int(self.rare_df)
+        if not isinstance(self.names, (list, tuple)) or not all(isinstance(n, str) for n in self.names):
+            raise ConfigError("router names must be a list of strings")
+        self._matcher = NameMatcher(self.names)
+        self.names = self._matcher.names
 
     # ------------------------------------------------------------- routing
     def _select(self, x: np.ndarray) -> np.ndarray:
@@ -205,7 +265,15 @@ class QueryRouter:
     ) -> dict[str, float]:
         """:meth:`weights` of one query from its two candidate lists (see :func:`query_features`)."""
         return self.weights(
-            query_features(lexical, text, dense, lexical_hits, item_query=item_query, rare_df=self.rare_df)
+            query_features(
+                lexical,
+                text,
+                dense,
+                lexical_hits,
+                item_query=item_query,
+                rare_df=self.rare_df,
+                names=self._matcher,
+            )
         )
 
     # ---------------------------------------------------------- save/load
@@ -294,8 +362,9 @@ def fit_router(
     high_share: float = 0.99,
     threshold: float | None = None,
     rare_df: int = 20,
-    c: float = 1.0,
+    c: float = 0.3,
     depth: int = 100,
+    names: Sequence[str] = (),
 ) -> QueryRouter:
     """Learn a :class:`QueryRouter` from labelled queries (:class:`RouterExample`).
 
@@ -306,11 +375,13 @@ def fit_router(
     routed utility, each example's as a fraction of its better side's, averaged per ``source`` and then over
     sources, so each kind of query counts the same whatever its number of examples. When every informative
     query prefers one side the router always routes there (``stats["note"]`` says so); with no informative
-    query at all it raises :class:`ConfigError`.
+    query at all it raises :class:`ConfigError`. ``names`` (:func:`catalogue_names`) go into the router for
+    its ``name_match`` feature.
     """
     from sklearn.linear_model import LogisticRegression
 
     low_share, high_share = _share("low_share", low_share), _share("high_share", high_share)
+    matcher = NameMatcher(names)
     rows, labels, sources, utilities = [], [], [], []
     for ex in examples:
         if not ex.relevant:
@@ -322,7 +393,15 @@ def fit_router(
             continue
         utilities.append((u_low / max(u_low, u_high), u_high / max(u_low, u_high)))
         rows.append(
-            query_features(lexical, ex.text, ex.dense, ex.lexical, item_query=ex.item_query, rare_df=rare_df)
+            query_features(
+                lexical,
+                ex.text,
+                ex.dense,
+                ex.lexical,
+                item_query=ex.item_query,
+                rare_df=rare_df,
+                names=matcher,
+            )
         )
         labels.append(int(gain > 0))
         sources.append(ex.source)
@@ -359,7 +438,7 @@ def fit_router(
     router = QueryRouter(
         coef=[float(v) for v in coef], intercept=float(intercept), mean=mean.tolist(),
         scale=scale.tolist(), threshold=best_cut if threshold is None else threshold, low_share=low_share,
-        high_share=high_share, rare_df=rare_df,
+        high_share=high_share, rare_df=rare_df, names=matcher.names,
     )  # fmt: skip
     routed = probs > router.threshold
     per_source = {}

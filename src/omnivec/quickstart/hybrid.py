@@ -23,7 +23,7 @@ def fit_router_for_eval(data: Any, cache: Any, n_per_kind: int, seed: int) -> An
     world's training sources and known-item queries from its item text (never its evaluation tasks)."""
     from omnivec.evaluation.hybrid import hybrid_tasks, lexical_index_for
     from omnivec.evaluation.router import dense_lists_from_cache, router_examples
-    from omnivec.index.router import fit_router
+    from omnivec.index.router import catalogue_names, fit_router
 
     corpus = data.corpus_ids(data.task(hybrid_tasks(data)[0]))
     lexical = lexical_index_for(data, corpus)
@@ -31,7 +31,7 @@ def fit_router_for_eval(data: Any, cache: Any, n_per_kind: int, seed: int) -> An
         data, lexical, dense_lists_from_cache(cache, corpus), corpus, n_text=n_per_kind, n_item=n_per_kind,
         n_known=n_per_kind, seed=seed,
     )  # fmt: skip
-    return fit_router(examples, lexical)
+    return fit_router(examples, lexical, names=catalogue_names([(i, data.item(i)) for i in corpus], lexical))
 
 
 def compare_to_best(
