@@ -60,6 +60,8 @@ def load_audio(value: object, item_sampling_rate: int | None, ctx: AudioContext)
         return load_audio(payload, item_sampling_rate, ctx)
     if isinstance(value, np.ndarray):
         return _from_array(value, item_sampling_rate, ctx)
+    if isinstance(value, MediaSource):
+        return _decode_source(value, ctx)
     if isinstance(value, (str, os.PathLike, bytes, bytearray, memoryview)):
         src = resolve_source(value, ctx.policy, index=ctx.index, field=ctx.field)
         return _decode_source(src, ctx)

@@ -77,6 +77,8 @@ def load_image(value: object, ctx: ImageContext) -> np.ndarray:
         return finish_image(im, ctx.size)
     if isinstance(value, np.ndarray):
         return finish_image(array_to_image(value, ctx), ctx.size)
+    if isinstance(value, MediaSource):
+        return _decode_source(value, ctx)
     if isinstance(value, (str, os.PathLike, bytes, bytearray, memoryview)):
         return _decode_source(resolve_source(value, ctx.policy, index=ctx.index, field=ctx.field), ctx)
     raise ctx.error(ItemError, f"expected an image, got {type(value).__name__}")

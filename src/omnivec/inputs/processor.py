@@ -8,8 +8,10 @@ threads and pickled into data-loader workers.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import astuple
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -17,11 +19,14 @@ from omnivec.errors import ConfigError, EmptyItemError, ItemError, MediaLimitErr
 from omnivec.inputs.audio import AudioContext, load_audio, load_audio_track
 from omnivec.inputs.image import ImageContext, load_image
 from omnivec.inputs.item import DecodedItem, Item, MediaLimits, parse_item
+from omnivec.inputs.media_cache import media_cache
 from omnivec.inputs.sources import MediaSource, SourcePolicy, is_source_like, resolve_source
 from omnivec.inputs.text import check_text_lengths, drop_fields, prepare_fields, render_fields
 from omnivec.inputs.video import VideoContext, load_video
 
 __all__ = ["ItemProcessor"]
+
+T = TypeVar("T")
 
 
 class ItemProcessor:
@@ -115,11 +120,23 @@ class ItemProcessor:
             if is_source_like(video_value):
                 video_value = resolve_source(video_value, self.policy, index=index, field="video")
             video_ctx = VideoContext(self.image_size, self.num_frames, self.limits, self.policy, index)
-            video_frames = load_video(video_value, video_ctx)
+            video_frames = list(
+                self._cached(
+                    video_value, "video", self.num_frames, lambda: load_video(video_value, video_ctx)
+                )
+            )
             if self.audio_from_video and item.audio is None and isinstance(video_value, MediaSource):
-                audio = load_audio_track(video_value, self._audio_ctx(index, "video"))
+                track_ctx = self._audio_ctx(index, "video")
+                audio = self._cached(
+                    video_value, "track", 0, lambda: load_audio_track(video_value, track_ctx)
+                )
         if item.audio is not None:
-            audio = load_audio(item.audio, item.sampling_rate, self._audio_ctx(index, "audio"))
+            audio_value, audio_ctx = item.audio, self._audio_ctx(index, "audio")
+            if isinstance(audio_value, (str, os.PathLike)):  # a file: resolved once, decoded once
+                audio_value = resolve_source(audio_value, self.policy, index=index, field="audio")
+            audio = self._cached(
+                audio_value, "audio", 0, lambda: load_audio(audio_value, item.sampling_rate, audio_ctx)
+            )
 
         modalities = {
             name
@@ -167,10 +184,21 @@ class ItemProcessor:
                 index=index,
                 field="images",
             )
-        return [
-            load_image(value, ImageContext(self.image_size, self.limits, self.policy, index, field, label))
-            for value, field, label in entries
-        ]
+        out = []
+        for value, field, label in entries:
+            ctx = ImageContext(self.image_size, self.limits, self.policy, index, field, label)
+            if isinstance(value, (str, os.PathLike)):  # a file: resolved once, decoded once
+                value = resolve_source(value, self.policy, index=index, field=field)
+            out.append(self._cached(value, "image", 0, lambda v=value, c=ctx: load_image(v, c)))
+        return out
+
+    def _cached(self, value: object, kind: str, extra: int, decode: Callable[[], T]) -> T:
+        """``decode()``, through the process's :data:`~omnivec.inputs.media_cache.media_cache` when ``value``
+        is a file source; the key holds every setting that shapes the result."""
+        if not isinstance(value, MediaSource):
+            return decode()
+        settings = (self.image_size, self.sampling_rate, extra, astuple(self.limits))
+        return media_cache.get_or_decode(value, kind, settings, decode)
 
     def _audio_ctx(self, index: int, field: str) -> AudioContext:
         return AudioContext(self.sampling_rate, self.limits, self.policy, index, field)
