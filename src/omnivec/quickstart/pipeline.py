@@ -26,7 +26,7 @@ class Profile:
     recipe: str
     baseline_steps: int
     baseline_batch: int
-    eval_batch: int = 64
+    eval_batch: int = 32
     index_kind: str = "hnsw"
     router_queries: int = 400  # labelled training queries of each kind for the hybrid query router
 

@@ -92,7 +92,7 @@ def balance_sources(
     k: int = 8,
     temperature: float = 0.05,
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int = 32,
     aggregate: str = "mean",
 ) -> BalanceResult:
     """Weights for ``sources`` (default: all) from their alignment with the validation sets (default: the

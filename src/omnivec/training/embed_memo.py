@@ -27,7 +27,7 @@ class EmbeddingMemo:
         show_progress_bar: the model's own bar on each pass of new rows.
     """
 
-    def __init__(self, model: Any, *, batch_size: int = 64, show_progress_bar: bool = False) -> None:
+    def __init__(self, model: Any, *, batch_size: int = 32, show_progress_bar: bool = False) -> None:
         self.model = model
         self.batch_size = batch_size
         self.show_progress_bar = show_progress_bar

@@ -45,7 +45,7 @@ def mine_source(
     max_queries: int = 20000,
     prompt_task: str | None = None,
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int = 32,
     show_progress_bar: bool = False,
     memo: EmbeddingMemo | None = None,
 ) -> MiningResult:
