@@ -236,7 +236,9 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
     if ablate:
         from omnivec.quickstart.ablation import run_ablations
 
-        meta["ablation"] = run_ablations(out, world, prof, seed, echo, full=models["sail"])
+        # the variants train the content stages only, so they are compared with SAIL before CRE
+        reference = models.get("sail-content", models["sail"])
+        meta["ablation"] = run_ablations(out, world, prof, seed, echo, full=reference)
     _step(echo, "index and example searches")
     searches = build_search_index(out, world, sail_dir, caches["sail"], prof, echo, router=router)
     results = {"models": models, "meta": {**meta, "profile": prof.name, "seed": seed,
