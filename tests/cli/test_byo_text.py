@@ -96,6 +96,8 @@ def test_text_only_catalogue_fine_tune_index_and_hybrid_search(tmp_path: Path) -
     assert "known-item" in fitted and "search-log" in fitted and (index / "router.json").is_file()
     router = json.loads((index / "router.json").read_text())
     assert router["stats"]["by_source"]["known-item"]["examples"] > 0 and 0 < router["threshold"] < 1
+    assert "catalogue names (nickname) for the name_match feature" in fitted
+    assert router["names"] == sorted(set(router["names"]))  # the items' nicknames, if any, tokenised
     routed = json.loads(_ok(["search", "--index", str(index), "--text", "sku-1017", "--mode", "hybrid", "-k", "3",
                              "--json"]))  # fmt: skip
     assert routed[0]["id"] == "p017"

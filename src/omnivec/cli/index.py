@@ -115,6 +115,9 @@ def fit_router_cmd(
     seed: int = typer.Option(0, help="seed of the query samples"),
     known_max_matches: int = typer.Option(10, help="a known-item query matches at most this many items"),
     threshold: float = typer.Option(None, help="probability cut for BM25 order (default: fitted)"),
+    name_field: list[str] = typer.Option(
+        ["nickname"], help="item field whose whole values are names (creator handles, brands); repeatable"
+    ),
 ) -> None:
     """Learn which queries BM25 serves better (names, codes) and which the dense side does, from the data
     folder's search logs, item pairs and item text; save INDEX/router.json. Hybrid search then routes each
@@ -123,7 +126,7 @@ def fit_router_cmd(
 
     router, path = fit_index_router(
         index, data, model, n_per_kind=queries, seed=seed, known_max_matches=known_max_matches,
-        threshold=threshold, progress=True,
+        threshold=threshold, progress=True, name_fields=tuple(name_field),
     )  # fmt: skip
     stats = router.stats
     typer.echo(
@@ -135,6 +138,7 @@ def fit_router_cmd(
             f"  {name:11s} {row['examples']:5d} queries  prefer BM25 {row['prefer_lexical']:.2f}  "
             f"routed to BM25 {row['routed_lexical']:.2f}"
         )
+    typer.echo(f"  {len(router.names)} catalogue names ({', '.join(name_field)}) for the name_match feature")
     typer.echo(
         f"  utility (fraction of each query's better side, source-balanced): routed "
         f"{stats['balanced_utility']:.3f}, dense {stats['balanced_utility_dense']:.3f}, "

@@ -24,7 +24,7 @@ import numpy as np
 from omnivec.errors import ConfigError
 from omnivec.evaluation.dataset import EvalData
 from omnivec.index.lexical import item_text
-from omnivec.index.router import RouterExample, known_item_queries
+from omnivec.index.router import NAME_FIELDS, RouterExample, known_item_queries
 
 __all__ = [
     "DenseLists",
@@ -158,11 +158,13 @@ def fit_index_router(
     threshold: float | None = None,
     batch_size: int = 32,
     progress: bool = False,
+    name_fields: Sequence[str] = NAME_FIELDS,
 ) -> tuple[Any, Path]:
     """Fit the query router of an index folder on a data folder's training sources and item text, and save
     it as ``router.json`` in the index folder (atomically). Returns ``(router, path)``.
 
     ``model_dir`` defaults to the model recorded in the index; queries are embedded at the index's width.
+    ``name_fields`` are the item fields whose values are names (:func:`~omnivec.index.router.catalogue_names`).
     """
     from omnivec.evaluation.cache import EmbeddingCache
     from omnivec.evaluation.dataset import open_data
@@ -196,7 +198,7 @@ def fit_index_router(
             data, lexical, dense_lists_from_index(index, cache), corpus, n_text=n_per_kind,
             n_item=n_per_kind, n_known=n_per_kind, seed=seed, known_max_matches=known_max_matches,
         )  # fmt: skip
-        names = catalogue_names([(i, data.item(i)) for i in corpus], lexical)
+        names = catalogue_names([(i, data.item(i)) for i in corpus], lexical, fields=name_fields)
         router = fit_router(examples, lexical, threshold=threshold, names=names)
         router.stats.update({"data": str(data_dir), "model": str(model_path), "seed": seed})
         return router, router.save(Path(index_dir))
