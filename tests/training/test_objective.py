@@ -89,7 +89,7 @@ def test_cached_equals_uncached_loss_and_gradients(setup):
         out = objective(batch)
         out["loss"].backward()
         grads = {n: p.grad.clone() for n, p in objective.named_parameters() if p.grad is not None}
-        return float(out["loss"]), grads
+        return out["loss"].item(), grads
 
     loss_full, g_full = run(None)
     loss_cached, g_cached = run(5)
