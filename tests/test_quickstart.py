@@ -39,7 +39,15 @@ def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
                 row["best"] in ("dense", "lexical")
                 and row["hybrid"][1] <= row["hybrid"][0] <= row["hybrid"][2]
             )
+    vs = results["meta"]["vs_baselines"]
+    assert vs["reference"] == "sail" and set(vs["models"]) == NAMES - {"sail"}
+    for rows in vs["models"].values():
+        assert {"content-i2i", "search-q2i", "score-q2i-cls"} <= set(rows)
+        assert rows["score-q2i-cls"]["metric"] == "auc" and rows["content-i2i"]["metric"] == "recall@50"
+        for row in rows.values():
+            assert row["low"] <= row["difference"] <= row["high"] and row["queries"] > 0
     text = "\n".join(lines)
+    assert "sail minus each model" in text
     assert "Table 2" in text and "Table 5" in text and "Hybrid retrieval" in text
     assert "Hybrid minus the better single side" in text
     assert "hybrid search '" in text and "lexical search '" in text

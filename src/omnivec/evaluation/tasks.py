@@ -101,8 +101,10 @@ class _Run:
     """State of one :func:`evaluate` call."""
 
     def __init__(self, embedder: Embedder, data: EvalData, cache: EmbeddingCache, *, ks: Sequence[int],
-                 cold_split: bool, max_queries: int | None, seed: int) -> None:  # fmt: skip
+                 cold_split: bool, max_queries: int | None, seed: int, per_query: bool = False) -> None:  # fmt: skip
         self.embedder, self.data, self.cache = embedder, data, cache
+        self.keep_per_query = per_query
+        self.per_query: dict[str, dict[str, np.ndarray]] = {}
         self.ks, self.cold_split, self.max_queries, self.seed = tuple(ks), cold_split, max_queries, seed
         self.results: dict[str, dict[str, float]] = {}
         self.meta: dict[str, Any] = {"n_queries": {}, "n_cold": {}, "task_seconds": {}, "similarity": {},
@@ -211,6 +213,8 @@ class _Run:
         pos = np.array([float(corpus[anchors[q]] @ queries[q]) for q in ok])
         neg = np.concatenate([corpus[negs[q]] @ queries[q] for q in ok]) if ok else np.zeros(0)
         metrics = {**res.mean(), **self._similarity(cfg.name, pos, neg)}
+        if self.keep_per_query:
+            self.per_query[cfg.name] = {k: np.asarray(v, dtype=np.float64) for k, v in res.per_query.items()}
         cold = self._cold_mask(rows)
         self._put(cfg, metrics, res.mean(cold) if cold is not None else None, len(rows),
                   int(cold.sum()) if cold is not None else 0)  # fmt: skip
@@ -228,6 +232,8 @@ class _Run:
         else:
             raise DataFormatError(f"task {cfg.name!r}: pair rows need 'label' or 'score' in every row")
         metrics = {"auc": auc(cos, labels)}
+        if self.keep_per_query:
+            self.per_query[cfg.name] = {"score": cos.astype(np.float64), "label": labels.astype(np.float64)}
         metrics.update(self._similarity(cfg.name, cos[labels], cos[~labels]))
         metrics.pop("pos_neg_auc", None)  # identical to auc here
         if cfg.graded and all(r.get("score") is not None for r in rows):
@@ -324,6 +330,7 @@ def evaluate(
     max_queries: int | None = None,
     seed: int = 0,
     cache: EmbeddingCache | None = None,
+    per_query: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``embedder`` on the tasks of ``data_dir`` (a world or a dataset folder).
 
@@ -337,6 +344,9 @@ def evaluate(
         max_queries: evaluate a seeded random subset of at most this many rows per task (training-time checks).
         seed: seed of negatives sampling, row subsets and the recommender metrics.
         cache: embeddings shared with other calls (and readable afterwards, e.g. for an embedding map).
+        per_query: also return each query's values in ``_meta["per_query"]`` (numpy arrays, so pop them
+            before writing JSON): ``{task: {metric: values}}`` for retrieval tasks and ``{task: {"score",
+            "label"}}`` for pair tasks, what :mod:`omnivec.evaluation.compare` needs for paired intervals.
 
     Returns:
         ``{task: {metric: float}}`` plus ``"_meta"``: queries per task, embedder name, seconds, failed items,
@@ -354,7 +364,8 @@ def evaluate(
         )
     if cache is None:
         cache = EmbeddingCache(embedder, data.item, progress=progress)
-    run = _Run(embedder, data, cache, ks=ks, cold_split=cold_split, max_queries=max_queries, seed=seed)
+    run = _Run(embedder, data, cache, ks=ks, cold_split=cold_split, max_queries=max_queries, seed=seed,
+               per_query=per_query)  # fmt: skip
     own = [t for t in data.tasks if t.type != "ctr" and (wanted is None or t.name in wanted)]
     for cfg in tqdm(own, desc="tasks", unit="task", disable=not progress):
         t1 = time.perf_counter()
@@ -377,4 +388,6 @@ def evaluate(
     order = sorted(run.results, key=lambda n: (rank[n.split("/")[0]], "/" in n, n))  # task, then its splits
     out: dict[str, Any] = {n: run.results[n] for n in order}
     out["_meta"] = run.meta
+    if per_query:
+        out["_meta"]["per_query"] = run.per_query
     return out

@@ -216,13 +216,21 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
     meta: dict[str, Any] = {}
     data = open_data(world)
     caches: dict[str, EmbeddingCache] = {}
+    per_query: dict[str, Any] = {}
     for name, emb in embedders.items():
         t = _step(echo, f"evaluate {name}")
         caches[name] = EmbeddingCache(emb, data.item, progress=True)
-        res = evaluate(emb, data, seed=seed, progress=True, cache=caches[name])
+        res = evaluate(emb, data, seed=seed, progress=True, cache=caches[name], per_query=True)
         meta[name] = res.pop("_meta", {})
+        per_query[name] = meta[name].pop("per_query", {})
         models[name] = res
         echo(f"  {time.perf_counter() - t:.0f}s")
+    from omnivec.evaluation.compare import compare_models
+
+    meta["vs_baselines"] = {
+        "reference": "sail", "metric": "recall@50 (auc for pair tasks)", "interval": "paired bootstrap 95 %",
+        "models": compare_models(per_query, "sail", [m for m in per_query if m != "sail"], seed=seed),
+    }  # fmt: skip
     t = _step(
         echo, "hybrid retrieval: sail (dense) vs bm25 vs sail+bm25 (routed RRF) vs sail+bm25-rrf (equal)"
     )

@@ -110,6 +110,31 @@ def hybrid_table(results: dict[str, Any], dense: str = "sail") -> str:
     return table + "\n\n" + gaps
 
 
+def versus_table(results: dict[str, Any]) -> str:
+    """The reference model minus each other model per task (Recall@50, or AUC for pair tasks), in points
+    with paired bootstrap 95 % intervals (``meta.vs_baselines``, :func:`omnivec.evaluation.compare.compare_models`)."""
+    vs = results.get("meta", {}).get("vs_baselines")
+    if not vs or not vs.get("models"):
+        return ""
+    others = [m for m in MODEL_ORDER if m in vs["models"]] + [m for m in vs["models"] if m not in MODEL_ORDER]
+    tasks: dict[str, str] = {}
+    for other in others:
+        for task, row in vs["models"][other].items():
+            tasks.setdefault(task, row["metric"])
+    rows = []
+    for task, metric in tasks.items():
+        cells = []
+        for other in others:
+            row = vs["models"][other].get(task)
+            cells.append("-" if row is None else
+                         f"{100 * row['difference']:+.2f} [{100 * row['low']:+.2f}, {100 * row['high']:+.2f}]")  # fmt: skip
+        n = vs["models"][others[0]].get(task, {}).get("queries", "")
+        rows.append((f"{task} {metric} (n={n})", cells))
+    ref = vs["reference"]
+    return _table(f"{ref} minus each model (points, paired bootstrap 95 % interval over the task's queries)", rows,
+                  ["task / metric", *others])  # fmt: skip
+
+
 def format_tables(results: dict[str, Any]) -> str:
     parts = [
         retrieval_table(results, "Table 2 — i2i retrieval (Recall@k, %)",
@@ -131,5 +156,6 @@ def format_tables(results: dict[str, Any]) -> str:
         results, "Cold-start items only (Recall@50 / AUC / accuracy, %)", [f"{t}/cold" for t in cold],
         ("recall@50", "auc", "accuracy", "auc_match"),
     ))  # fmt: skip
+    parts.append(versus_table(results))
     parts.append(hybrid_table(results))
     return "\n\n".join(p for p in parts if p)
