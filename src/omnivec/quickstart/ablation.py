@@ -110,6 +110,7 @@ def run_ablations(out: Path, world: Path, profile: Any, seed: int, echo: Callabl
     tasks = [t for t in full if ("i2i" in t or "q2i" in t) and "/" not in t and "id-i2i" not in t]
     ref = headline({t: full[t] for t in tasks})
     rows = {"full": ref}
+    per_task = {"full": {t: full[t].get("recall@50", full[t].get("auc")) for t in tasks}}
     for name, transform in ablations(TrainingData(world).source_names).items():
         t = time.perf_counter()
         patched = copy.deepcopy(raw)
@@ -120,11 +121,13 @@ def run_ablations(out: Path, world: Path, profile: Any, seed: int, echo: Callabl
                        progress=False)  # fmt: skip
         res.pop("_meta", None)
         rows[name] = headline(res)
+        per_task[name] = {t: m.get("recall@50", m.get("auc")) for t, m in res.items() if t in tasks}
         d = rows[name]["avg"] - ref["avg"]
         echo(
             f"  {name:30s} avg {100 * rows[name]['avg']:.2f} ({100 * d:+.2f} vs full)  {time.perf_counter() - t:.0f}s"
         )
-    return {"headline": "mean of i2i/q2i Recall@50 and q2i AUC", "rows": rows}
+    return {"headline": "mean of i2i/q2i Recall@50 and q2i AUC", "reference": "sail-content (no CRE)",
+            "rows": rows, "tasks": per_task}  # fmt: skip
 
 
 def format_ablation(ablation: dict[str, Any]) -> str:
