@@ -134,8 +134,9 @@ def format_ablation(ablation: dict[str, Any]) -> str:
     rows = ablation["rows"]
     ref = rows["full"]["avg"]
     lines = ["Ablation — the SAIL content recipe with one mechanism off (avg of i2i/q2i headline metrics, %)",
-             f"{'variant':32s} {'i2i':>7s} {'q2i':>7s} {'avg':>7s} {'Δ avg':>7s}"]  # fmt: skip
+             f"{'variant':36s} {'i2i':>7s} {'q2i':>7s} {'avg':>7s} {'Δ avg':>7s}"]  # fmt: skip
     for name, r in rows.items():
-        lines.append(f"{name:32s} {100 * r['i2i']:7.2f} {100 * r['q2i']:7.2f} {100 * r['avg']:7.2f} "
+        label = "full content recipe (sail-content)" if name == "full" else name
+        lines.append(f"{label:36s} {100 * r['i2i']:7.2f} {100 * r['q2i']:7.2f} {100 * r['avg']:7.2f} "
                      f"{100 * (r['avg'] - ref):+7.2f}")  # fmt: skip
     return "\n".join(lines)
