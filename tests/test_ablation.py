@@ -9,6 +9,7 @@ import pytest
 
 from omnivec.quickstart.ablation import ablations, format_ablation, headline
 from omnivec.quickstart.pipeline import recipe_path
+from omnivec.quickstart.tables import task_kind
 from omnivec.training.recipe import load_recipe, recipe_from_dict
 
 SOURCES = ["copair-i2i", "search-q2i", "cls"]
@@ -64,6 +65,7 @@ def test_headline_and_table() -> None:
         "id-i2i": {"recall@50": 0.0},
         "search-q2i": {"recall@50": 0.7},
         "score-q2i": {"auc": 0.8},
+        "seq2item": {"recall@50": 0.0},  # holds "q2i" in its name, but is a recommendation task
     }
     h = headline(results)
     assert h["i2i"] == pytest.approx(0.4) and h["q2i"] == pytest.approx(0.75)
@@ -72,3 +74,6 @@ def test_headline_and_table() -> None:
         {"rows": {"full": h, "no-micl": {"i2i": 0.5, "q2i": 0.75, "avg": h["avg"] + 0.01}}}
     )
     assert "no-micl" in table and "+1.00" in table and "+0.00" in table
+    assert [task_kind(t) for t in ("seq2item-filtered", "id-i2i", "dup-i2i", "code-q2i", "cls-l1", "ctr/cold")] == [
+        "seq2item", "id-i2i", "i2i", "q2i", "cls", "ctr"
+    ]  # fmt: skip

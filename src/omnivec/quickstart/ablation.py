@@ -82,10 +82,18 @@ def ablations(sources: list[str]) -> dict[str, Transform]:
 
 
 def headline(results: dict[str, Any]) -> dict[str, float]:
-    """Average Recall@50 over i2i and q2i retrieval tasks and AUC over q2i classification tasks."""
-    i2i = [m["recall@50"] for t, m in results.items() if "i2i" in t and "/" not in t and "id-i2i" not in t
-           and "recall@50" in m]  # fmt: skip
-    q2i = [m.get("recall@50", m.get("auc")) for t, m in results.items() if "q2i" in t and "/" not in t]
+    """Average Recall@50 over i2i and q2i retrieval tasks and AUC over q2i classification tasks (seq→item and
+    ID-relevance tasks are recommendation metrics, not the content recipe's: left out)."""
+    from omnivec.quickstart.tables import task_kind
+
+    i2i = [
+        m["recall@50"]
+        for t, m in results.items()
+        if "/" not in t and task_kind(t) == "i2i" and "recall@50" in m
+    ]
+    q2i = [
+        m.get("recall@50", m.get("auc")) for t, m in results.items() if "/" not in t and task_kind(t) == "q2i"
+    ]
     q2i = [v for v in q2i if v is not None]
     both = i2i + q2i
     return {"i2i": sum(i2i) / max(len(i2i), 1), "q2i": sum(q2i) / max(len(q2i), 1),
@@ -107,7 +115,11 @@ def run_ablations(out: Path, world: Path, profile: Any, seed: int, echo: Callabl
     )
     raw = base.model_dump(mode="json")
     raw["stages"] = [s for s in raw["stages"] if not s["name"].startswith("CRE")]
-    tasks = [t for t in full if ("i2i" in t or "q2i" in t) and "/" not in t and "id-i2i" not in t]
+    from omnivec.quickstart.tables import task_kind
+
+    tasks = [
+        t for t in full if "/" not in t and task_kind(t) in ("i2i", "q2i")
+    ]  # seq2item, id-i2i: not content
     ref = headline({t: full[t] for t in tasks})
     rows = {"full": ref}
     per_task = {"full": {t: full[t].get("recall@50", full[t].get("auc")) for t in tasks}}

@@ -39,6 +39,16 @@ def _models(results: dict[str, Any]) -> list[str]:
     return [m for m in MODEL_ORDER if m in names] + [m for m in names if m not in MODEL_ORDER]
 
 
+#: Task kinds by name, most specific first: "seq2item" contains "q2i", "id-i2i" contains "i2i".
+KINDS = ("seq2item", "id-i2i", "i2i", "q2i", "cls", "ctr")
+
+
+def task_kind(name: str) -> str | None:
+    """The kind of a task from its name (the public format's convention), or ``None``."""
+    base = name.split("/")[0]
+    return next((kind for kind in KINDS if kind in base), None)
+
+
 def _tasks(results: dict[str, Any], key: str, exclude: tuple[str, ...] = ()) -> list[str]:
     seen: dict[str, None] = {}
     for per_model in results["models"].values():
@@ -140,7 +150,7 @@ def format_tables(results: dict[str, Any]) -> str:
         retrieval_table(results, "Table 2 — i2i retrieval (Recall@k, %)",
                         _tasks(results, "i2i", exclude=("id-i2i",)), ("recall@50", "recall@100")),
         retrieval_table(results, "Table 3 — q2i retrieval (Recall@k, %) and classification (AUC, %)",
-                        _tasks(results, "q2i"), ("recall@50", "recall@100", "auc")),
+                        _tasks(results, "q2i", exclude=("seq2item",)), ("recall@50", "recall@100", "auc")),
         retrieval_table(results, "Classification (accuracy, %)", _tasks(results, "cls", exclude=("q2i",)),
                         ("accuracy",)),
         retrieval_table(results, "Table 4 — collaboration: ID-relevance and copair i2i",
