@@ -116,7 +116,7 @@ def test_per_source_temperature_gets_gradient_and_disabled_terms_are_zero(setup)
     batch = collator(_rows("copair-i2i", 8))
     out = objective(batch)
     assert "loss/micl" not in out and "loss/late_fusion" not in out
-    assert float(out["loss"]) == pytest.approx(float(out["loss/nce_mrl"]), abs=0)
+    assert out["loss"].item() == pytest.approx(out["loss/nce_mrl"].item(), abs=0)
 
 
 def test_rows_lacking_a_modality_drop_out_of_that_pattern(setup):
