@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from omnivec.quickstart.tables import task_kind
 from omnivec.training.recipe import Recipe
 
 Transform = Callable[[dict], None]
@@ -84,8 +85,6 @@ def ablations(sources: list[str]) -> dict[str, Transform]:
 def headline(results: dict[str, Any]) -> dict[str, float]:
     """Average Recall@50 over i2i and q2i retrieval tasks and AUC over q2i classification tasks (seq→item and
     ID-relevance tasks are recommendation metrics, not the content recipe's: left out)."""
-    from omnivec.quickstart.tables import task_kind
-
     i2i = [
         m["recall@50"]
         for t, m in results.items()
@@ -115,8 +114,6 @@ def run_ablations(out: Path, world: Path, profile: Any, seed: int, echo: Callabl
     )
     raw = base.model_dump(mode="json")
     raw["stages"] = [s for s in raw["stages"] if not s["name"].startswith("CRE")]
-    from omnivec.quickstart.tables import task_kind
-
     tasks = [
         t for t in full if "/" not in t and task_kind(t) in ("i2i", "q2i")
     ]  # seq2item, id-i2i: not content
