@@ -29,6 +29,20 @@ def test_per_query_values_average_to_the_reported_metrics(tiny_world: Path) -> N
     assert "per_query" not in evaluate(RandomEmbedder(), tiny_world, ["content-i2i"], progress=False)["_meta"]
 
 
+def test_ctr_per_impression_scores_give_the_reported_auc(tiny_world: Path) -> None:
+    res = evaluate(RandomEmbedder(), tiny_world, ["ctr"], progress=False, per_query=True)
+    rows = res["_meta"]["per_query"]["ctr"]
+    assert len(rows["score"]) == len(rows["label"]) == res["ctr"]["n_rows"]
+    assert auc(rows["score"], rows["label"]) == pytest.approx(res["ctr"]["auc_match"])
+    # two embeddings share the impressions: the AUC difference is the difference of their CTR gains
+    other = evaluate(RandomEmbedder(dim=16), tiny_world, ["ctr"], progress=False, per_query=True)
+    out = compare_models(
+        {"a": res["_meta"]["per_query"], "b": other["_meta"]["per_query"]}, "a", ["b"], n_boot=50
+    )
+    gain_diff = res["ctr"]["gain_match"] - other["ctr"]["gain_match"]
+    assert out["b"]["ctr"]["metric"] == "auc" and out["b"]["ctr"]["difference"] == pytest.approx(gain_diff)
+
+
 def test_paired_auc_difference_on_hand_made_pairs() -> None:
     rng = np.random.default_rng(0)
     labels = np.r_[np.ones(100), np.zeros(100)]

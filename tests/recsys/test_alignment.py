@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -121,3 +122,25 @@ def test_alignment_mask_and_head() -> None:
         x, y[:, :4], head.projections["aid"]
     )
     assert torch.allclose(total, parts)
+
+
+def test_ridge_map_recovers_an_affine_map_and_init_ridge_uses_shared_items() -> None:
+    from omnivec.recsys.alignment import ridge_map
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(260, 6))
+    a, c = rng.normal(size=(6, 3)), rng.normal(size=3)
+    w, b = ridge_map(x, x @ a + c, alpha=1e-6)
+    np.testing.assert_allclose(w, a, atol=1e-4)
+    np.testing.assert_allclose(b, c, atol=1e-4)
+    w_strong, _ = ridge_map(x, x @ a + c, alpha=1e4)
+    assert np.abs(w_strong).sum() < 0.2 * np.abs(a).sum()  # alpha shrinks the map
+    head = IDAlignmentHead(6, {"gid": 3})
+    omni = {f"i{k}": x[k].astype(np.float32) for k in range(200)}
+    table = {f"i{k}": (x[k] @ a + c).astype(np.float32) for k in range(100, 260)}  # items 100-199 shared
+    used = head.init_ridge(omni, {"gid": table}, alpha=1e-6)
+    assert used == {"gid": 100}
+    got = head.projections["gid"](torch.from_numpy(x[:5].astype(np.float32))).detach().numpy()
+    np.testing.assert_allclose(got, x[:5] @ a + c, atol=1e-3)
+    with pytest.raises(ConfigError, match="at least 8 items"):
+        head.init_ridge({"i100": omni["i100"]}, {"gid": table})

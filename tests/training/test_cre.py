@@ -97,3 +97,64 @@ def test_embedding_content_filter_embeds_only_the_items_it_compares(tiny_model, 
     assert stats["seq2item"]["per_perspective"]["content_single_peak"] > 0
     needed = content_filter_item_ids(tiny_world, InterestConfig())
     assert calls == [len(needed)] and len(needed) < len(data.store)
+
+
+def test_frozen_histories_are_embedded_once_and_equal_live_ones(tiny_world, tmp_path):
+    from omnivec.training.cre import load_item_embeddings
+
+    model = omnivec.build("tiny", seed=0).eval()
+    data = TrainingData(tiny_world)
+    spec = CRESpec(id_teacher={"dim": 8, "epochs": 1}, content_filter="tokens", history="frozen")
+    prepare_cre(spec, data, model, tmp_path, echo=lambda s: None)
+    memo = load_item_embeddings(tmp_path)
+    seq = data.source("seq2item")
+    needed = {i for r in seq.rows for i in r["query_items"]}
+    assert needed <= set(memo) and len(memo) == len(needed)  # history items only: no content filter here
+    recipe = recipe_from_dict({
+        "name": "t", "data": str(tiny_world), "output_dir": str(tmp_path), "cre": spec.model_dump(),
+        "stages": [{"name": "CRE", "sources": ["seq2item"], "steps": 1}],
+    })  # fmt: skip
+    objective = build_objective(model, recipe, data, recipe.stages[0])
+    rows = [{"source": "seq2item", "row": i} for i in range(8)]
+    live = SAILCollator(model, data)(rows)
+    frozen = SAILCollator(model, data, history_vectors=memo)(rows)
+    assert "features" not in frozen["history"] and frozen["history"]["vectors"].shape[1] == model.dimension
+    torch.testing.assert_close(frozen["history"]["index"], live["history"]["index"])
+    with torch.no_grad():  # the memo's rows are the model's own embeddings of the history items
+        torch.testing.assert_close(
+            frozen["history"]["vectors"], objective.embed(live["history"]["features"]), atol=1e-5, rtol=1e-4
+        )
+        torch.testing.assert_close(objective(frozen)["loss"], objective(live)["loss"], atol=1e-5, rtol=1e-4)
+    out = objective(frozen)
+    out["loss"].backward()
+    assert any(p.grad is not None for p in model.fusion.parameters()), "the target side still trains"
+    model.zero_grad()
+    # a history item the memo lacks is left out of its row, as an undecodable one is
+    first = seq.rows[0]["query_items"]
+    partial = {k: v for k, v in memo.items() if k != first[0]}
+    batch = SAILCollator(model, data, history_vectors=partial)(rows[:1])
+    assert int((batch["history"]["index"] >= 0).sum()) == sum(i != first[0] for i in first)
+
+
+def test_ridge_start_distils_from_the_first_step(cre_setup):
+    model, data, recipe, run_dir = cre_setup
+    from omnivec.training.cre import ItemEmbeddings, items_path
+
+    tables = load_id_tables(recipe.cre, run_dir)
+    ids = sorted(tables["teacher"])
+    memo = ItemEmbeddings(items_path(run_dir).with_name("ridge_test.parquet"), model, data)
+    got, emb = memo.get(ids)
+    item_emb = dict(zip(got, emb, strict=True))
+    batch = SAILCollator(model, data, id_tables=tables)([{"source": "id2item", "row": i} for i in range(16)])
+    ridge = recipe.model_copy(update={"cre": recipe.cre.model_copy(update={"id_init": "ridge"})})
+    with torch.no_grad():
+        start = {
+            init: build_objective(model, r, data, r.stages[0], tables, item_emb)(batch)["loss"].item()
+            for init, r in (("random", recipe), ("ridge", ridge))
+        }
+    assert start["ridge"] < 0.8 * start["random"], start
+
+
+def test_cre_spec_refuses_gradients_through_frozen_histories():
+    with pytest.raises(ValueError, match=r"sequence_grad needs cre\.history: live"):
+        CRESpec(history="frozen", sequence_grad=True)

@@ -286,7 +286,11 @@ class _Run:
         module = importlib.import_module(RECSYS_MODULE)
         ids = list(self.data.store.ids)
         emb = self.cache.items(ids, *SEQ_ITEM_PROMPT)
-        out = module.recsys_tasks(self.data.root, ids, emb, seed=self.seed)
+        paired: dict[str, dict[str, np.ndarray]] | None = {} if self.keep_per_query else None
+        out = module.recsys_tasks(self.data.root, ids, emb, seed=self.seed, per_query=paired)
+        for name, values in (paired or {}).items():
+            if wanted is None or name in wanted:
+                self.per_query[name] = values
         for name, metrics in out.items():
             base = name.split("/")[0]
             if (wanted is not None and base not in wanted) or (

@@ -20,8 +20,10 @@ True for real items. Histories are padded on the right (oldest first, real items
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,6 +87,33 @@ class IDAlignmentHead(nn.Module):
         self.projections = nn.ModuleDict({name: IDProjection(dim_in, d) for name, d in id_dims.items()})
         self.weights = {name: (weights or {}).get(name, 1.0) for name in id_dims}
 
+    @torch.no_grad()
+    def init_ridge(
+        self,
+        omni: Mapping[str, np.ndarray],
+        tables: Mapping[str, Mapping[str, np.ndarray]],
+        alpha: float = 1.0,
+        min_items: int = 8,
+    ) -> dict[str, int]:
+        """Start each projection at the ridge regression of the ID vectors on the omni embeddings of the items
+        both maps hold (``min_items`` at least, else :class:`ConfigError`). Returns the items used per table."""
+        used: dict[str, int] = {}
+        for name, proj in self.projections.items():
+            ids = [i for i in tables[name] if i in omni]
+            if len(ids) < min_items:
+                raise ConfigError(
+                    f"ID projection {name!r}: ridge start needs item embeddings of at least {min_items} items "
+                    f"with ID vectors, found {len(ids)} (set cre.id_init: random)"
+                )
+            w, b = ridge_map(
+                np.stack([omni[i] for i in ids]), np.stack([tables[name][i] for i in ids]), alpha
+            )
+            proj.linear.weight.copy_(torch.from_numpy(w.T))
+            if proj.linear.bias is not None:
+                proj.linear.bias.copy_(torch.from_numpy(b))
+            used[name] = len(ids)
+        return used
+
     def forward(
         self,
         omni_emb: torch.Tensor,
@@ -100,6 +129,15 @@ class IDAlignmentHead(nn.Module):
                 loss = id_alignment_loss(omni_emb, id_embs[name], proj, kind, temperature, m)
                 total = total + self.weights[name] * loss
         return total
+
+
+def ridge_map(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(W [d_in, d_out], b [d_out])`` minimising ``‖(x − x̄)W + b − y‖² + alpha‖W‖²`` (float32)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    xm, ym = x.mean(0), y.mean(0)
+    xc = x - xm
+    w = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - ym))
+    return w.astype(np.float32), (ym - xm @ w).astype(np.float32)
 
 
 class SequenceEncoderConfig(BaseModel):

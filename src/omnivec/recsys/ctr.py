@@ -215,10 +215,19 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def ctr_metrics(data: CTRData, features: dict[str, np.ndarray], cfg: CTRConfig | None = None,
-                sets: tuple[str, ...] = ("base", "match", "match_sid")) -> dict[str, dict[str, float]]:  # fmt: skip
-    """AUC of each feature set (out-of-fold), the gains over ``base``, on all / cold / warm candidates."""
+                sets: tuple[str, ...] = ("base", "match", "match_sid"),
+                scores_out: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:  # fmt: skip
+    """AUC of each feature set (out-of-fold), the gains over ``base``, on all / cold / warm candidates.
+
+    ``scores_out``, when given, receives each set's out-of-fold click probabilities (``"score_<set>"``) and the
+    labels, row-aligned with ``data``: two embeddings scored on one task give paired predictions, so the
+    difference of their gains can be bootstrapped (:func:`omnivec.evaluation.compare.paired_auc_difference`).
+    """
     cfg = cfg or CTRConfig()
     scores = {s: cross_fit(features, FEATURE_SETS[s], data.labels, data.users, cfg) for s in sets}
+    if scores_out is not None:
+        scores_out.update({f"score_{s}": v for s, v in scores.items()})
+        scores_out["label"] = np.asarray(data.labels, dtype=np.float64)
     out: dict[str, dict[str, float]] = {}
     for key, mask in (("ctr", np.ones(len(data), bool)), ("ctr/cold", data.cold), ("ctr/warm", ~data.cold)):
         if not mask.any():

@@ -146,12 +146,17 @@ def recsys_tasks(
     seed: int = 0,
     id_tables: IDTablesArg = None,
     config: RecsysEvalConfig | None = None,
+    per_query: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """ID-relevance i2i and CTR metrics of ``item_emb`` (rows aligned with ``item_ids``) on ``data_dir``.
 
     ``id_tables``: ``None`` trains the ID teacher on the folder's logs; otherwise paths of Parquet tables
     (``item_id``, ``vector``) or ``{name: path | (ids, matrix)}``. A folder without a behaviour log (and no
     tables given) or without a ``ctr`` task simply has no such keys in the result.
+
+    ``per_query``, when given, receives ``{"ctr": {"score", "label"}}``: the out-of-fold click probabilities
+    of the model *with* the embedding match feature, per impression (rows the cross-fitting could not score
+    are left out; which rows those are depends on the labels and users only, never on the embedding).
     """
     from omnivec.recsys.logs import table_path
     from omnivec.recsys.semantic_ids import encode, fit_residual_kmeans
@@ -181,5 +186,9 @@ def recsys_tasks(
         books = fit_residual_kmeans(emb, cfg.ctr.sid_levels, size, seed)
         feats = ctr_features(data, stats, authors=authors, item_ids=item_ids, item_emb=emb,
                              codes=encode(books, emb), smoothing=cfg.ctr.smoothing)  # fmt: skip
-        results.update(ctr_metrics(data, feats, cfg.ctr.model_copy(update={"seed": seed})))
+        scores: dict[str, np.ndarray] = {}
+        results.update(ctr_metrics(data, feats, cfg.ctr.model_copy(update={"seed": seed}), scores_out=scores))
+        if per_query is not None:
+            ok = np.isfinite(scores["score_match"])
+            per_query["ctr"] = {"score": scores["score_match"][ok], "label": scores["label"][ok]}
     return results

@@ -72,6 +72,7 @@ class SAILCollator:
         patterns: Mapping[str, list[tuple[str, str]]] | None = None,
         mixed_name: str | None = None,
         id_tables: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        history_vectors: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.model = model
         self.inp = model.omni_input
@@ -88,6 +89,9 @@ class SAILCollator:
         self.mixed_name = mixed_name
         #: ID → item distillation: table name → {item_id: vector}
         self.id_tables = dict(id_tables or {})
+        #: frozen CRE histories (``cre.history: frozen``): item_id → embedding; history items absent from it
+        #: are left out of their row, as undecodable ones are when histories are embedded live
+        self.history_vectors = history_vectors
         self.skipped: list[str] = []
         self._segments: dict[tuple[str, str], Any] = {}
 
@@ -234,10 +238,12 @@ class SAILCollator:
         segments = self.segments("i2i", "target")
         batch: dict[str, Any] = {"source": name, "kind": "seq2item" if cfg.query == "items" else "id2item"}
         if cfg.query == "items":
+            frozen = self.history_vectors
+            usable = (lambda i: i in frozen) if frozen is not None else (lambda i: decode(i) is not None)
             kept, hist_ids = [], []
             for r in rows:
                 row = source.rows[r]
-                history = [i for i in row["query_items"] if decode(i) is not None]
+                history = [i for i in row["query_items"] if usable(i)]
                 if history and decode(row["target_item"]) is not None:
                     kept.append(row["target_item"])
                     hist_ids.append(history)
@@ -247,10 +253,16 @@ class SAILCollator:
             index = torch.full((len(kept), length), -1, dtype=torch.long)
             for b, h in enumerate(hist_ids):
                 index[b, : len(h)] = torch.tensor([pos[i] for i in h])
-            batch["history"] = {
-                "features": self.inp.pack([decoded[i] for i in distinct], segments),
-                "index": index,
-            }
+            if frozen is not None:
+                vectors = (
+                    np.stack([frozen[i] for i in distinct]) if distinct else np.zeros((0, 1), np.float32)
+                )
+                batch["history"] = {"vectors": torch.from_numpy(vectors.astype(np.float32)), "index": index}
+            else:
+                batch["history"] = {
+                    "features": self.inp.pack([decoded[i] for i in distinct], segments),
+                    "index": index,
+                }
             batch["target"] = {"features": self.inp.pack([decoded[i] for i in kept], segments)}
             batch["target_groups"] = torch.tensor(
                 [self.data.store.group_of(i) for i in kept], dtype=torch.long

@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omnivec.training.data import TrainingData
 from omnivec.utils.io import write_json, write_parquet
@@ -41,6 +42,23 @@ class CRESpec(BaseModel):
     id_loss: Literal["cosine_mse", "contrastive"] = "cosine_mse"
     sequence_encoder: dict[str, Any] = Field(default_factory=lambda: {"kind": "mean"})
     sequence_grad: bool = Field(False, description="back-propagate through the history items (costly on CPU)")
+    history: Literal["live", "frozen"] = Field(
+        "live",
+        description="history item embeddings: 'live' re-embeds them with the current weights at every step; "
+        "'frozen' embeds them once, with the model at the start of CRE (no history forward per step)",
+    )
+    id_init: Literal["random", "ridge"] = Field(
+        "random",
+        description="ID projection start: 'random' (PyTorch's default) or 'ridge', the least-squares map from "
+        "the content model's item embeddings onto each ID table, so the first steps already distil",
+    )
+    ridge_alpha: float = Field(1.0, gt=0, description="L2 strength of the ridge start of the ID projection")
+
+    @model_validator(mode="after")
+    def _history_grad(self) -> CRESpec:
+        if self.sequence_grad and self.history == "frozen":
+            raise ValueError("cre.sequence_grad needs cre.history: live (frozen histories have no graph)")
+        return self
 
 
 def cre_dir(run_dir: Path) -> Path:
@@ -57,18 +75,19 @@ def prepare_cre(
     out = cre_dir(run_dir)
     sources = out / "sources"
     stats: dict[str, Any] = {}
+    memo = ItemEmbeddings(items_path(run_dir), model, data)
     if not (sources / f"{SEQ2ITEM}.json").is_file():
         kwargs: dict[str, Any] = {}
         interests = InterestConfig(**spec.interests)
         if spec.content_filter == "embeddings":
-            store = data.store
             # only the items the content filter can compare (same pairs as embedding the whole catalogue)
-            ids = [i for i in content_filter_item_ids(data.root, interests) if i in store]
-            res = model.encode_items([store.item(i) for i in ids], task="i2i", side="target",
-                                     show_progress_bar=True)  # fmt: skip
-            kwargs = {"item_ids": [ids[i] for i in res.indices], "item_emb": res.embeddings}
+            ids, emb = memo.get([i for i in content_filter_item_ids(data.root, interests) if i in data.store])
+            kwargs = {"item_ids": ids, "item_emb": emb}
         stats["seq2item"] = build_seq2item_source(data.root, out, interests, **kwargs)
         echo(f"  interest mining: {stats['seq2item']}")
+    if spec.history == "frozen":
+        rows = pq.read_table(sources / f"{SEQ2ITEM}.parquet", columns=["query_items"]).column(0).to_pylist()
+        memo.get([i for i in dict.fromkeys(i for h in rows for i in h) if i in data.store])
     tables = id_table_paths(spec, run_dir)
     if not spec.id_tables and not tables[0].is_file():
         result = train_id_teacher(data.root, IDTeacherConfig(**spec.id_teacher), progress=True)
@@ -87,8 +106,56 @@ def prepare_cre(
             "patterns": [["omni", "omni"]], "n_pairs": len(train),
             "description": "ID-to-item distillation: item -> its vectors in the ID tables (§3.3.5)",
         })  # fmt: skip
+    if spec.id_init == "ridge":
+        memo.get(pq.read_table(sources / f"{ID2ITEM}.parquet", columns=["query_item"]).column(0).to_pylist())
+    memo.save()
     data.add_sources(sources)
     return stats
+
+
+def items_path(run_dir: Path) -> Path:
+    return cre_dir(run_dir) / "content_items.parquet"
+
+
+class ItemEmbeddings:
+    """Item embeddings (i2i target prompt) by the model at the start of CRE, kept in ``cre/content_items.parquet``.
+
+    One pass serves the content filter of interest mining, frozen histories and the ridge start of the ID
+    projection. Items are embedded the first time they are asked for, with the model of that moment (the
+    content model, for the quickstart recipe's CRE stages); items that fail to encode are left out.
+    """
+
+    def __init__(self, path: Path, model: Any, data: TrainingData) -> None:
+        self.path, self.model, self.data = path, model, data
+        self.rows: dict[str, np.ndarray] = load_table(path) if path.is_file() else {}
+        self.dirty = False
+
+    def get(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """``(ids that encoded, their embeddings [n, D])``, in the order asked."""
+        missing = [i for i in dict.fromkeys(ids) if i not in self.rows]
+        if missing:
+            res = self.model.encode_items([self.data.store.item(i) for i in missing], task="i2i", side="target",
+                                          show_progress_bar=True)  # fmt: skip
+            for k, row in zip(res.indices, res.embeddings, strict=True):
+                self.rows[missing[k]] = np.asarray(row, dtype=np.float32)
+            self.dirty = True
+        kept = [i for i in ids if i in self.rows]
+        if not kept:
+            return kept, np.zeros((0, self.model.dimension), np.float32)
+        return kept, np.stack([self.rows[i] for i in kept])
+
+    def save(self) -> None:
+        from omnivec.recsys.id_teacher import write_id_table
+
+        if self.dirty and self.rows:
+            write_id_table(self.path, list(self.rows), np.stack(list(self.rows.values())))
+            self.dirty = False
+
+
+def load_item_embeddings(run_dir: Path) -> dict[str, np.ndarray]:
+    """The CRE item embeddings :func:`prepare_cre` saved (empty when it saved none)."""
+    path = items_path(run_dir)
+    return load_table(path) if path.is_file() else {}
 
 
 def id_table_paths(spec: CRESpec, run_dir: Path) -> list[Path]:

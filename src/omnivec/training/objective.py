@@ -162,12 +162,16 @@ class SAILObjective(nn.Module):
         the target side learns to sit at its users' interest centre."""
         if self.sequence_encoder is None:
             raise ValueError("a seq2item batch needs a sequence encoder (recipe cre.sequence_encoder)")
-        with torch.set_grad_enabled(self.sequence_grad and torch.is_grad_enabled()):
-            hist = self.embed(batch["history"]["features"])
+        if "vectors" in batch["history"]:  # frozen histories (cre.history: frozen): no forward, no graph
+            target = self.embed(batch["target"]["features"])
+            hist = batch["history"]["vectors"].to(device=target.device, dtype=target.dtype)
+        else:
+            with torch.set_grad_enabled(self.sequence_grad and torch.is_grad_enabled()):
+                hist = self.embed(batch["history"]["features"])
+            target = self.embed(batch["target"]["features"])
         index = batch["history"]["index"]
         mask = index >= 0
         seq = self.sequence_encoder(hist[index.clamp(min=0)] * mask.unsqueeze(-1), mask)
-        target = self.embed(batch["target"]["features"])
         out = self.loss.nce_mrl(seq, target, source=batch["source"], target_groups=batch.get("target_groups"))
         return {"loss": out["loss"], "loss/seq2item": out["loss"].detach(),
                 "nce_mrl/temperature": out["temperature"]}  # fmt: skip

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
 from omnivec.errors import ConfigError
-from omnivec.training.cre import CRE_SOURCES, ID2ITEM
+from omnivec.training.cre import CRE_SOURCES, ID2ITEM, SEQ2ITEM
 from omnivec.training.data import TrainingData
 from omnivec.training.recipe import LOSS_TERMS, Recipe, StageSpec
 from omnivec.utils.io import atomic_dir, write_json
@@ -152,7 +152,8 @@ def tower_lr_mapping(model: Any, lr: float) -> dict[str, float]:
 
 
 def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec,
-                    id_tables: dict[str, dict[str, np.ndarray]] | None = None) -> Any:  # fmt: skip
+                    id_tables: dict[str, dict[str, np.ndarray]] | None = None,
+                    item_emb: dict[str, np.ndarray] | None = None) -> Any:  # fmt: skip
     from omnivec.training.losses.cosent import CoSENTLoss
     from omnivec.training.losses.late_fusion import LateFusionLoss
     from omnivec.training.losses.micl import MICLLoss
@@ -177,14 +178,17 @@ def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: Stage
         from omnivec.recsys.alignment import IDAlignmentHead, build_sequence_encoder
 
         tables = id_tables or {}
+        head = None
+        if tables:
+            head = IDAlignmentHead(
+                model.dimension, {n: len(next(iter(t.values()))) for n, t in tables.items()}
+            )
+            if recipe.cre.id_init == "ridge":
+                head.init_ridge(item_emb or {}, tables, alpha=recipe.cre.ridge_alpha)
         extra = {
             "sequence_encoder": build_sequence_encoder(recipe.cre.sequence_encoder),
             "sequence_grad": recipe.cre.sequence_grad,
-            "id_head": IDAlignmentHead(
-                model.dimension, {n: len(next(iter(t.values()))) for n, t in tables.items()}
-            )
-            if tables
-            else None,
+            "id_head": head,
             "id_loss": recipe.cre.id_loss,
         }
     return SAILObjective(model, loss, mini_batch_size=recipe.mini_batch_size,
@@ -337,12 +341,17 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     names = stage_sources(stage, data)
     weights = stage_weights(stage, recipe, data)
     bs = stage.batch_size or recipe.batch_size
-    id_tables = None
-    if recipe.cre is not None and ID2ITEM in stage_sources(stage, data):
-        from omnivec.training.cre import load_id_tables
+    id_tables = history_vectors = item_emb = None
+    if recipe.cre is not None and set(names) & set(CRE_SOURCES):
+        from omnivec.training.cre import load_id_tables, load_item_embeddings
 
-        id_tables = load_id_tables(recipe.cre, run_dir)
-    objective = build_objective(model, recipe, data, stage, id_tables)
+        if ID2ITEM in names:
+            id_tables = load_id_tables(recipe.cre, run_dir)
+        if recipe.cre.history == "frozen" or recipe.cre.id_init == "ridge":
+            item_emb = load_item_embeddings(run_dir)
+        if recipe.cre.history == "frozen" and SEQ2ITEM in names:
+            history_vectors = item_emb
+    objective = build_objective(model, recipe, data, stage, id_tables, item_emb)
     negatives: dict[str, dict[int, list[str]]] = {}
     mining_log: list[dict] = []
 
@@ -369,7 +378,7 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
         model, data, prompt_tasks=recipe.prompt_tasks, extra_views=("vision", "text") if uses_views else (),
         field_drop_prob=recipe.field_drop_prob, seed=recipe.seed + index,
         max_hard_negatives=stage.hard_negatives.k if stage.hard_negatives else 0,
-        negatives=negatives, patterns=stage.patterns, id_tables=id_tables,
+        negatives=negatives, patterns=stage.patterns, id_tables=id_tables, history_vectors=history_vectors,
     )  # fmt: skip
     collator.valid_label_columns = []
     columns = {n: {"source": [n] * len(data.source(n).rows), "row": list(range(len(data.source(n).rows)))}

@@ -17,6 +17,7 @@ from omnivec.world.spec import DAY, EPOCH, FUTURE_FROM_DAY, RATES, SizeSpec
 
 STREAM_ITEMS = 1
 STREAM_TEXT = 2
+STREAM_TASTE = 9
 SPLIT_NAMES = ("train", "test", "cold")
 MEDIA_DIRS = {"image": ("images", "png"), "video": ("videos", "mp4"), "audio": ("audio", "wav")}
 
@@ -129,6 +130,13 @@ def generate_items(spec: SizeSpec, seed: int) -> Items:
     author[dups] = np.where(
         rng.random(len(dups)) < 0.5, author[root[dups]], rng.integers(0, n_authors, len(dups))
     )
+
+    # taste partly follows the cover's visual style (an audience gathers around a look): content carries a
+    # learnable hint of the collaborative class that no content task rewards. Own stream: the other latents,
+    # media and text do not depend on the rate.
+    follows = np.random.default_rng([seed, STREAM_TASTE]).random(n) < RATES.taste_follows_style
+    taste = np.where(follows, np.asarray(vocab.STYLE_TASTE)[style], taste)
+    taste[dups] = taste[root[dups]]
 
     u = rng.random(n)
     split = np.where(u < RATES.split_train, 0, np.where(u < RATES.split_train + RATES.split_test, 1, 2))

@@ -67,6 +67,7 @@ class Rates:
     location_in_ocr: float = 0.55
     location_in_asr: float = 0.65
     location_in_tags: float = 0.30
+    taste_follows_style: float = 0.5  # an item's taste is its style's taste this often, else uniform
 
 
 RATES = Rates()
@@ -132,7 +133,8 @@ ATTRIBUTES: list[Attribute] = [
         [f"taste{k}" for k in range(vocab.N_TASTES)],
         ["behaviour"],
         ["text", "image", "video", "audio"],
-        "hidden collaborative factor: users of a taste click items of that taste; no content reveals it",
+        "collaborative factor: users of a taste click items of that taste; half the time it is the cover style's "
+        "taste (vocab.STYLE_TASTE), otherwise no content reveals it",
     ),
 ]
 
