@@ -29,8 +29,11 @@ def test_per_query_values_average_to_the_reported_metrics(tiny_world: Path) -> N
     assert "per_query" not in evaluate(RandomEmbedder(), tiny_world, ["content-i2i"], progress=False)["_meta"]
 
 
-def test_ctr_per_impression_scores_give_the_reported_auc(tiny_world: Path) -> None:
-    res = evaluate(RandomEmbedder(), tiny_world, ["ctr"], progress=False, per_query=True)
+def test_ctr_and_id_i2i_per_query_values_give_the_reported_metrics(tiny_world: Path) -> None:
+    res = evaluate(RandomEmbedder(), tiny_world, ["ctr", "id-i2i"], progress=False, per_query=True)
+    ids = res["_meta"]["per_query"]["id-i2i"]
+    assert len(ids["recall@50"]) == res["id-i2i"]["n_queries"]
+    assert float(np.mean(ids["recall@50"])) == pytest.approx(res["id-i2i"]["recall@50"])
     rows = res["_meta"]["per_query"]["ctr"]
     assert len(rows["score"]) == len(rows["label"]) == res["ctr"]["n_rows"]
     assert auc(rows["score"], rows["label"]) == pytest.approx(res["ctr"]["auc_match"])

@@ -1,5 +1,5 @@
 """``check_world``: the figures show each modality missing something, audio-only information, duplicates in
-in-batch negatives, and a collaborative taste that behaviour reveals and content does not."""
+in-batch negatives, and a collaborative taste that behaviour reveals and content only partly shows."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def test_duplicates_and_taste_figures(tiny_figures: dict) -> None:
     assert d["copair_batch64_reupload_negatives"] > 0 and d["copair_batch64_same_item_negatives"] > 0
     t = tiny_figures["taste"]
     assert t["from_behaviour"] >= t["chance"] + 0.2
-    assert t["from_content"] <= t["chance"] + 0.15
+    # taste follows the cover style for part of the items: content shows some of it, behaviour more
+    assert t["chance"] + 0.05 <= t["from_content"] <= t["from_behaviour"] - 0.05
 
 
 def test_report_and_json(tiny_figures: dict) -> None:
@@ -61,7 +62,7 @@ def test_verdicts_can_fail() -> None:
     flat = {"chance": 0.5, "text": 0.5, "image": 0.5, "video": 0.5, "audio": 0.5, "all": 0.3}
     fig = {
         "probes": {a: dict(flat) for a in ("topic_l1", "topic_l2", "mood", "style", "motion", "location")},
-        "taste": {"chance": 0.25, "from_content": 0.6, "from_behaviour": 0.3},
+        "taste": {"chance": 0.25, "from_content": 0.2, "from_behaviour": 0.22},
         "duplicates": {"random_batch64_reupload_negatives": 0.0},
     }
     v = verdicts(fig)

@@ -72,8 +72,12 @@ def id_i2i_metrics(
     query_ids: set[str] | None = None,
     config: RecsysEvalConfig | None = None,
     seed: int = 0,
+    per_query: dict[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
-    """ID-relevance retrieval and consistency metrics of ``item_emb`` against one ID table."""
+    """ID-relevance retrieval and consistency metrics of ``item_emb`` against one ID table.
+
+    ``per_query``, when given, receives each query's ``recall@k`` (the queries depend on the pool and the
+    seed only, so two embeddings of one catalogue are scored on the same queries)."""
     cfg = config or RecsysEvalConfig()
     id_ids, id_mat = id_table
     id_index = {i: k for k, i in enumerate(id_ids)}
@@ -98,8 +102,10 @@ def id_i2i_metrics(
     k_max = max(cfg.recall_ks)
     ranked = [topk_indices(row, k_max) for row in sim_o]
     for k in cfg.recall_ks:
-        hits = [len(set(ranked[r][:k].tolist()) & relevant[r]) for r in range(len(queries))]
+        hits = np.array([len(set(ranked[r][:k].tolist()) & relevant[r]) for r in range(len(queries))])
         out[f"recall@{k}"] = float(np.mean(hits) / min(k, n_rel))
+        if per_query is not None:
+            per_query[f"recall@{k}"] = hits / min(k, n_rel)
         out[f"chance@{k}"] = float(min(1.0, k / (len(pool) - 1)))
     sample = np.sort(rng.permutation(len(pool))[: cfg.max_items])  # bounds k-means and the ridge map
     k_nmi = min(cfg.nmi_clusters, max(2, len(sample) // 5))
@@ -154,7 +160,8 @@ def recsys_tasks(
     (``item_id``, ``vector``) or ``{name: path | (ids, matrix)}``. A folder without a behaviour log (and no
     tables given) or without a ``ctr`` task simply has no such keys in the result.
 
-    ``per_query``, when given, receives ``{"ctr": {"score", "label"}}``: the out-of-fold click probabilities
+    ``per_query``, when given, receives each ``id-i2i`` key's per-query ``recall@k`` and
+    ``{"ctr": {"score", "label"}}``: the out-of-fold click probabilities
     of the model *with* the embedding match feature, per impression (rows the cross-fitting could not score
     are left out; which rows those are depends on the labels and users only, never on the embedding).
     """
@@ -176,7 +183,11 @@ def recsys_tasks(
             queries = {i for i, s in zip(catalog.ids, catalog.split, strict=True) if s in cfg.query_splits}
         for n, (name, table) in enumerate(_tables(root, id_tables, cfg, seed).items()):
             key = "id-i2i" if n == 0 else f"id-i2i@{name}"
-            results[key] = id_i2i_metrics(item_ids, emb, table, query_ids=queries, config=cfg, seed=seed)
+            rows: dict[str, np.ndarray] | None = {} if per_query is not None else None
+            results[key] = id_i2i_metrics(item_ids, emb, table, query_ids=queries, config=cfg, seed=seed,
+                                          per_query=rows)  # fmt: skip
+            if per_query is not None and rows:
+                per_query[key] = rows
     task = find_ctr_task(root)
     if task is not None and has_logs:
         data = read_ctr_task(task)

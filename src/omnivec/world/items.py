@@ -134,8 +134,11 @@ def generate_items(spec: SizeSpec, seed: int) -> Items:
     # taste partly follows the cover's visual style (an audience gathers around a look): content carries a
     # learnable hint of the collaborative class that no content task rewards. Own stream: the other latents,
     # media and text do not depend on the rate.
-    follows = np.random.default_rng([seed, STREAM_TASTE]).random(n) < RATES.taste_follows_style
-    taste = np.where(follows, np.asarray(vocab.STYLE_TASTE)[style], taste)
+    hint = np.asarray(vocab.STYLE_TASTE)[style]
+    follows = (np.random.default_rng([seed, STREAM_TASTE]).random(n) < RATES.taste_follows_style) & (
+        hint >= 0
+    )
+    taste = np.where(follows, hint, taste)
     taste[dups] = taste[root[dups]]
 
     u = rng.random(n)

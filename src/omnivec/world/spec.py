@@ -14,7 +14,7 @@ from omnivec.world import vocab
 
 WORLD_FORMAT = "omnivec-world/1"
 # bump when the generator changes its output for a given (size, seed)
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: taste partly follows the cover style
 
 # 2025-01-01T00:00:00Z; the log clock starts here. Fixed so files never depend on "now".
 EPOCH = 1_735_689_600
@@ -67,7 +67,9 @@ class Rates:
     location_in_ocr: float = 0.55
     location_in_asr: float = 0.65
     location_in_tags: float = 0.30
-    taste_follows_style: float = 0.5  # an item's taste is its style's taste this often, else uniform
+    taste_follows_style: float = (
+        0.6  # an item's taste is its style's taste this often (mono: never), else uniform
+    )
 
 
 RATES = Rates()
@@ -131,10 +133,10 @@ ATTRIBUTES: list[Attribute] = [
     Attribute(
         "taste",
         [f"taste{k}" for k in range(vocab.N_TASTES)],
-        ["behaviour"],
-        ["text", "image", "video", "audio"],
-        "collaborative factor: users of a taste click items of that taste; half the time it is the cover style's "
-        "taste (vocab.STYLE_TASTE), otherwise no content reveals it",
+        ["behaviour", "image"],
+        ["text", "video", "audio"],
+        "collaborative factor: users of a taste click items of that taste; 60 % of the time (not for mono covers) "
+        "it is the cover style's taste (vocab.STYLE_TASTE), otherwise no content reveals it",
     ),
 ]
 

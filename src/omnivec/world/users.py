@@ -1,8 +1,9 @@
 """Users of the built-in world and the logs they leave: feed impressions, clicks, likes, finishes, searches.
 
-Each user has an interest distribution over L2 topics, a mood preference, a home region and a hidden
-*taste* class. A click depends on interest, taste match (strongly), mood, region and item quality, so the
-logs carry a collaborative signal (taste) that no content field reveals. The clock runs 30 days: days
+Each user has an interest distribution over L2 topics, a mood preference, a home region and a *taste*
+class. A click depends on interest, taste match (strongly), mood, region and item quality, so the logs carry a
+collaborative signal (taste) that content shows only in part: an item's taste follows its cover style
+``RATES.taste_follows_style`` of the time (mono covers never), and no content field shows the rest. The clock runs 30 days: days
 ``[0, FUTURE_FROM_DAY)`` are written to ``logs/``; the rest is held out to build evaluation tasks. Cold
 items (new uploads) appear only in the held-out period.
 """

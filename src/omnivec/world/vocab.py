@@ -134,8 +134,9 @@ LOCATION_NAMES: list[str] = list(LOCATIONS)
 LOCATION_WORDS: list[list[str]] = [LOCATIONS[k] for k in LOCATION_NAMES]
 
 N_TASTES = 4
-# the taste an item of each style has when its taste follows its style (RATES.taste_follows_style)
-STYLE_TASTE: list[int] = [0, 1, 2, 3, 0]
+# the taste an item of each style has when its taste follows its style (RATES.taste_follows_style); -1: the
+# style says nothing (mono covers), which keeps the four tastes equally common
+STYLE_TASTE: list[int] = [0, 1, 2, 3, -1]
 
 # ---- text templates -------------------------------------------------------------------------------------
 ADJECTIVES = ["amazing", "easy", "quick", "simple", "ultimate", "epic", "perfect", "honest", "little", "best"]
