@@ -189,6 +189,14 @@ def test_fit_router_learns_which_queries_lexical_serves() -> None:
     assert router.stats["balanced_utility"] == pytest.approx(1.0)
     assert 0.05 <= router.threshold <= 0.95
     assert router.route(lex, "zz7", [], lex.search(["zz7"], 20)[0])["lexical"] == 0.99
+    # the cut is the highest one within `tolerance` of the best routed utility (fewer queries sent to BM25)
+    cuts = {float(t): v for t, v in router.stats["cut_utility"].items()}
+    best = max(cuts.values())
+    assert router.threshold == max(t for t, v in cuts.items() if v >= best - 0.002)
+    exact = fit_router(examples, lex, rare_df=2, tolerance=0.0)
+    assert exact.threshold == max(t for t, v in cuts.items() if v == best) <= router.threshold
+    with pytest.raises(ConfigError, match="tolerance"):
+        fit_router(examples, lex, tolerance=-0.1)
     fixed = fit_router(examples, lex, threshold=0.3, low_share=0.0, high_share=1.0)
     assert fixed.threshold == 0.3 and fixed.low_share == 0.0 and fixed.high_share == 1.0
     only = fit_router([e for e in examples if e.source == "known-item"], lex)
