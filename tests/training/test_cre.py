@@ -158,3 +158,14 @@ def test_ridge_start_distils_from_the_first_step(cre_setup):
 def test_cre_spec_refuses_gradients_through_frozen_histories():
     with pytest.raises(ValueError, match=r"sequence_grad needs cre\.history: live"):
         CRESpec(history="frozen", sequence_grad=True)
+
+
+def test_sampling_correction_gives_each_target_its_log_share(cre_setup):
+    model, data, _, _ = cre_setup
+    rows = data.source("seq2item").rows
+    collator = SAILCollator(model, data, sampling_correction=True)
+    batch = collator([{"source": "seq2item", "row": i} for i in range(8)])
+    targets = [rows[i]["target_item"] for i in range(8)]  # every target of the tiny world decodes
+    share = [sum(r["target_item"] == t for r in rows) / len(rows) for t in targets]
+    torch.testing.assert_close(batch["target_log_q"], torch.tensor(np.log(share), dtype=torch.float32))
+    assert "target_log_q" not in SAILCollator(model, data)([{"source": "seq2item", "row": 0}])

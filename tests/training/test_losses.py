@@ -46,6 +46,24 @@ def test_nce_matches_hand_computed_3x3():
     assert loss["temperature"].item() == pytest.approx(0.1)
 
 
+def test_sampling_bias_correction_subtracts_log_q_from_in_batch_logits():
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    t = torch.tensor([[1.0, 0.1], [0.2, 1.0], [-1.0, 1.0]])
+    nce = NCEMRLLoss([2], {"s": 0.1})
+    plain = nce(q, t, source="s")["loss"].item()
+    # one constant for every candidate shifts each row's softmax by nothing
+    assert nce(q, t, source="s", target_log_q=torch.full((3,), -2.0))["loss"].item() == pytest.approx(plain)
+    log_q = torch.tensor([-0.5, -3.0, -6.0])  # target 0 is popular, target 2 rare
+    got = nce(q, t, source="s", target_log_q=log_q)["loss"].item()
+    tau, total = 0.1, 0.0
+    for i in range(3):  # by hand: logit_ij / tau - log q_j, softmax over j, positive j = i
+        qn = q[i] / q[i].norm()
+        z = [float(qn @ (t[j] / t[j].norm())) / tau - float(log_q[j]) for j in range(3)]
+        total += -(z[i] - math.log(sum(math.exp(v) for v in z)))
+    assert got == pytest.approx(total / 3, rel=1e-5)
+    assert got != pytest.approx(plain)
+
+
 def test_mrl_is_sum_of_renormalised_slices():
     q, t = _rand(6, 12, seed=1), _rand(6, 12, seed=2)
     full = NCEMRLLoss([4, 8, 12], {"s": 0.07})(q, t, source="s")

@@ -73,6 +73,7 @@ class SAILCollator:
         mixed_name: str | None = None,
         id_tables: Mapping[str, Mapping[str, np.ndarray]] | None = None,
         history_vectors: Mapping[str, np.ndarray] | None = None,
+        sampling_correction: bool = False,
     ) -> None:
         self.model = model
         self.inp = model.omni_input
@@ -92,6 +93,9 @@ class SAILCollator:
         #: frozen CRE histories (``cre.history: frozen``): item_id → embedding; history items absent from it
         #: are left out of their row, as undecodable ones are when histories are embedded live
         self.history_vectors = history_vectors
+        #: seq→item batches carry ``target_log_q``: log of each target's share of its source's rows
+        self.sampling_correction = sampling_correction
+        self._log_q: dict[str, dict[str, float]] = {}
         self.skipped: list[str] = []
         self._segments: dict[tuple[str, str], Any] = {}
 
@@ -211,6 +215,16 @@ class SAILCollator:
             }
 
     # ------------------------------------------------------------------ CRE
+    def target_log_q(self, name: str) -> dict[str, float]:
+        """``{item_id: log(rows with it as target / rows)}`` of a sequence source (computed once)."""
+        if name not in self._log_q:
+            rows = self.data.source(name).rows
+            counts: dict[str, int] = {}
+            for row in rows:
+                counts[row["target_item"]] = counts.get(row["target_item"], 0) + 1
+            self._log_q[name] = {i: float(np.log(c / len(rows))) for i, c in counts.items()}
+        return self._log_q[name]
+
     def _collate_cre(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         """Collaboration-aware batches (§3.3.5): ``seq2item`` (history of items → target item) and
         ``id2item`` (item → its vectors in the ID tables). Items use the i2i target prompt, the one the
@@ -267,6 +281,9 @@ class SAILCollator:
             batch["target_groups"] = torch.tensor(
                 [self.data.store.group_of(i) for i in kept], dtype=torch.long
             )
+            if self.sampling_correction:
+                log_q = self.target_log_q(name)
+                batch["target_log_q"] = torch.tensor([log_q[i] for i in kept], dtype=torch.float32)
             return batch
         kept = [
             source.rows[r]["query_item"] for r in rows if decode(source.rows[r]["query_item"]) is not None

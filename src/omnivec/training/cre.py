@@ -53,6 +53,11 @@ class CRESpec(BaseModel):
         "the content model's item embeddings onto each ID table, so the first steps already distil",
     )
     ridge_alpha: float = Field(1.0, gt=0, description="L2 strength of the ridge start of the ID projection")
+    sampling_correction: bool = Field(
+        False,
+        description="seq→item NCE subtracts each in-batch target's log frequency as a target (Yi et al. 2019), "
+        "so popular items are not learned away as negatives",
+    )
 
     @model_validator(mode="after")
     def _history_grad(self) -> CRESpec:

@@ -172,7 +172,8 @@ class SAILObjective(nn.Module):
         index = batch["history"]["index"]
         mask = index >= 0
         seq = self.sequence_encoder(hist[index.clamp(min=0)] * mask.unsqueeze(-1), mask)
-        out = self.loss.nce_mrl(seq, target, source=batch["source"], target_groups=batch.get("target_groups"))
+        out = self.loss.nce_mrl(seq, target, source=batch["source"], target_groups=batch.get("target_groups"),
+                                target_log_q=batch.get("target_log_q"))  # fmt: skip
         return {"loss": out["loss"], "loss/seq2item": out["loss"].detach(),
                 "nce_mrl/temperature": out["temperature"]}  # fmt: skip
 

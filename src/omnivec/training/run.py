@@ -379,6 +379,7 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
         field_drop_prob=recipe.field_drop_prob, seed=recipe.seed + index,
         max_hard_negatives=stage.hard_negatives.k if stage.hard_negatives else 0,
         negatives=negatives, patterns=stage.patterns, id_tables=id_tables, history_vectors=history_vectors,
+        sampling_correction=recipe.cre is not None and recipe.cre.sampling_correction,
     )  # fmt: skip
     collator.valid_label_columns = []
     columns = {n: {"source": [n] * len(data.source(n).rows), "row": list(range(len(data.source(n).rows)))}

@@ -77,6 +77,12 @@ class NCEMRLLoss(nn.Module):
         query_groups, target_groups: optional ``[B]`` long group ids (item id, duplicate cluster);
             negative = no group.
         hard_negative_groups: optional ``[B, K]`` long group ids of the hard negatives.
+        target_log_q: optional ``[B]`` log-probability that each target is drawn as a target (its share of
+            the source's rows). Subtracted from the in-batch logits (after ``/τ``): the *sampling-bias
+            correction* of Yi et al. (RecSys 2019). Without it, in-batch softmax meets popular items as
+            negatives as often as they are positives and learns similarity with popularity divided out;
+            with it, the scores estimate the full softmax, popularity included (hard negatives are left
+            as they are).
 
         Under ``gather_across_processes`` every rank must pass the same set of optional arguments
         (the gathers are collectives).
@@ -167,6 +173,7 @@ class NCEMRLLoss(nn.Module):
         query_groups: Tensor | None = None,
         target_groups: Tensor | None = None,
         hard_negative_groups: Tensor | None = None,
+        target_log_q: Tensor | None = None,
     ) -> dict[str, Tensor]:
         tau = self.temperature(source)
         self._check_shapes(query, target, hard_negatives, hard_negative_mask, hard_negative_groups)
@@ -195,6 +202,10 @@ class NCEMRLLoss(nn.Module):
         valid = valid_in if valid_hn is None else torch.cat([valid_in, valid_hn], dim=1)
         valid[torch.arange(b, device=device), positive] = True
 
+        log_q = None
+        if target_log_q is not None:
+            log_q = gather(target_log_q) if gather_on else target_log_q
+            log_q = log_q.to(device=device, dtype=torch.float32).unsqueeze(0)
         out: dict[str, Tensor] = {}
         total: Tensor | None = None
         for d in self.dims:
@@ -205,7 +216,13 @@ class NCEMRLLoss(nn.Module):
                 h = F.normalize(hn[..., :d].float(), dim=-1)
                 hn_logits = q @ h.T if self.share_hard_negatives else torch.einsum("bd,bkd->bk", q, h)
                 logits = torch.cat([logits, hn_logits], dim=1)
-            loss_d = masked_info_nce(logits / tau, positive, valid)
+            scaled = logits / tau
+            if (
+                log_q is not None
+            ):  # sampling-bias correction: in-batch candidates come as often as they are targets
+                n = log_q.shape[1]
+                scaled = torch.cat([scaled[:, :n] - log_q, scaled[:, n:]], dim=1)
+            loss_d = masked_info_nce(scaled, positive, valid)
             out[f"loss_dim_{d}"] = loss_d
             total = loss_d if total is None else total + loss_d
         assert total is not None
