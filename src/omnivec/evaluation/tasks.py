@@ -286,9 +286,11 @@ class _Run:
         module = importlib.import_module(RECSYS_MODULE)
         ids = list(self.data.store.ids)
         emb = self.cache.items(ids, *SEQ_ITEM_PROMPT)
-        paired: dict[str, dict[str, np.ndarray]] | None = {} if self.keep_per_query else None
-        out = module.recsys_tasks(self.data.root, ids, emb, seed=self.seed, per_query=paired)
-        for name, values in (paired or {}).items():
+        # ``per_query`` only when asked for: a recommender module of your own need not take it
+        paired: dict[str, dict[str, np.ndarray]] = {}
+        extra = {"per_query": paired} if self.keep_per_query else {}
+        out = module.recsys_tasks(self.data.root, ids, emb, seed=self.seed, **extra)
+        for name, values in paired.items():
             if wanted is None or name in wanted:
                 self.per_query[name] = values
         for name, metrics in out.items():
