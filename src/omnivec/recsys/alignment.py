@@ -132,7 +132,10 @@ class IDAlignmentHead(nn.Module):
 
 
 def ridge_map(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """``(W [d_in, d_out], b [d_out])`` minimising ``‖(x − x̄)W + b − y‖² + alpha‖W‖²`` (float32)."""
+    """``(W [d_in, d_out], b [d_out])`` minimising ``‖(x − x̄)W + b − y‖² + alpha‖W‖²`` (float32).
+
+    Not :func:`omnivec.evaluation.consistency.linear_map`: that one penalises the bias too and scales alpha
+    with the Gram trace (right for a probe); a projection's start wants a free intercept and a plain alpha."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     xm, ym = x.mean(0), y.mean(0)
     xc = x - xm
