@@ -48,7 +48,7 @@ def test_layout_and_manifest(tiny_world: Path) -> None:
     } <= names
     tasks = {t.name for t in m.tasks}
     assert {"content-i2i", "search-i2i", "copair-i2i", "search-q2i", "score-q2i-cls", "seq2item",
-            "seq2item-filtered", "cls-l1", "ctr"} <= tasks  # fmt: skip
+            "seq2item-filtered", "seq2item-future", "cls-l1", "ctr"} <= tasks  # fmt: skip
     assert {a["name"] for a in m.attributes} >= {"topic_l1", "mood", "style", "motion", "location", "taste"}
     # the manifest's hashes are the files' hashes
     for rel, digest in m.files.items():
@@ -158,3 +158,22 @@ def test_overwrite_replaces_atomically(tmp_path: Path) -> None:
     make_world(out, size="tiny", seed=3, progress=False, overwrite=True, media="lazy")
     assert not (out / "stale.txt").exists() and (out / "world.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+
+
+def test_seq2item_future_scores_every_held_out_click(tiny_world: Path) -> None:
+    m = load_manifest(tiny_world)
+    tasks = {t.name: pq.read_table(tiny_world / "tasks" / t.file).to_pylist() for t in m.tasks}
+    logs = pq.read_table(tiny_world / m.tables["behaviour"], columns=["user_id", "item_id"]).to_pydict()
+    played: dict[str, set[str]] = {}
+    for u, i in zip(logs["user_id"], logs["item_id"], strict=True):
+        played.setdefault(u, set()).add(i)
+    future = tasks["seq2item-future"]
+    assert len(future) >= len(tasks["seq2item"])  # every eligible user, not a capped sample
+    assert len({r["user_id"] for r in future}) == len(future)
+    for r in future:
+        assert len(r["query_items"]) == 10 and set(r["query_items"]) <= played[r["user_id"]]
+        assert r["target_item"] in r["relevant"] and len(set(r["relevant"])) == len(r["relevant"])
+    assert np.mean([len(r["relevant"]) for r in future]) > 1.5  # several held-out clicks per user
+    # the single-target task's next item is among the same user's held-out clicks
+    rel = {r["user_id"]: set(r["relevant"]) for r in future}
+    assert all(r["target_item"] in rel[r["user_id"]] for r in tasks["seq2item"])

@@ -14,7 +14,7 @@ from omnivec.world import vocab
 
 WORLD_FORMAT = "omnivec-world/1"
 # bump when the generator changes its output for a given (size, seed)
-GENERATOR_VERSION = "1.1"  # 1.1: taste partly follows the cover style
+GENERATOR_VERSION = "1.2"  # 1.1: taste partly follows the cover style; 1.2: + the seq2item-future task
 
 # 2025-01-01T00:00:00Z; the log clock starts here. Fixed so files never depend on "now".
 EPOCH = 1_735_689_600

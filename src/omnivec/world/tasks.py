@@ -22,6 +22,7 @@ from omnivec.world.spec import SizeSpec
 from omnivec.world.users import Feed, GroupSampler, Searches, user_id
 
 STREAM_TASKS = 7
+STREAM_SEQ_FUTURE = 10  # its own stream: adding the task in generator 1.2 left every other task unchanged
 RETRIEVAL = ["recall@1", "recall@10", "recall@50", "recall@100"]
 
 
@@ -160,6 +161,7 @@ def build_tasks(
     _cls(b)
     _ctr(b, feed)
     _entity_q2i(b, seed)
+    _seq2item_future(b, feed, seed)
     return b.out
 
 
@@ -266,6 +268,45 @@ def _seq2item(b: _Builder, feed: Feed) -> None:
             metrics=["recall@1", "recall@10", "recall@25"],
             description=desc,
         )
+
+
+def _seq2item_future(b: _Builder, feed: Feed, seed: int) -> None:
+    """History → *every* item the user clicks in the held-out period, over all eligible users.
+
+    ``seq2item`` has one relevant item per query and at most ``max_task_queries`` users, so a difference of a
+    point or two between two models is inside its interval. Scoring the whole held-out period
+    (``|top-k ∩ clicked| / min(k, |clicked|)``) over every user with ≥ 10 past plays measures the same skill
+    with several times less noise. ``cold`` flags users whose *next* item is a cold-start item, as in
+    ``seq2item``.
+    """
+    rng = np.random.default_rng([seed, STREAM_SEQ_FUTURE])
+    clicks, past = feed.clicked, feed.past
+    users = np.unique(feed.user)
+    starts = np.searchsorted(feed.user, users)
+    ends = np.searchsorted(feed.user, users, side="right")
+    keys = ("query_id", "user_id", "query_items", "target_item", "relevant", "cold")
+    rows: dict[str, list] = {k: [] for k in keys}
+    for u, s, e in zip(users, starts, ends, strict=True):
+        r = np.arange(s, e)
+        hist = feed.item[r[clicks[r] & past[r]]][-100:]
+        futr = feed.item[r[clicks[r] & ~past[r]]]
+        futr = futr[b.in_corpus[futr]]
+        if len(hist) < 10 or not len(futr):
+            continue
+        rows["query_id"].append(f"seq2item-future:{user_id(int(u))}")
+        rows["user_id"].append(user_id(int(u)))
+        rows["query_items"].append(_ids(hist[np.sort(rng.permutation(len(hist))[:10])]))
+        rows["target_item"].append(item_id(int(futr[0])))
+        rows["relevant"].append(_ids(np.unique(futr)))
+        rows["cold"].append(bool(b.cold[futr[0]]))
+    b.add(
+        "seq2item-future",
+        rows,
+        type="seq2item",
+        query="items",
+        metrics=["recall@10", "recall@25", "recall@50"],
+        description="10 random plays of the last 100 -> every item clicked in the held-out period (all users)",
+    )
 
 
 def _cls(b: _Builder) -> None:
