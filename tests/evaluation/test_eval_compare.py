@@ -34,6 +34,9 @@ def test_ctr_and_id_i2i_per_query_values_give_the_reported_metrics(tiny_world: P
     ids = res["_meta"]["per_query"]["id-i2i"]
     assert len(ids["recall@50"]) == res["id-i2i"]["n_queries"]
     assert float(np.mean(ids["recall@50"])) == pytest.approx(res["id-i2i"]["recall@50"])
+    for metric in ("kendall_tau", "topk_intersection"):  # Table 4's per-query consistency metrics
+        assert len(ids[metric]) == len(ids["recall@50"])
+        assert float(np.mean(ids[metric])) == pytest.approx(res["id-i2i"][metric])
     rows = res["_meta"]["per_query"]["ctr"]
     assert len(rows["score"]) == len(rows["label"]) == res["ctr"]["n_rows"]
     assert auc(rows["score"], rows["label"]) == pytest.approx(res["ctr"]["auc_match"])
@@ -44,6 +47,15 @@ def test_ctr_and_id_i2i_per_query_values_give_the_reported_metrics(tiny_world: P
     )
     gain_diff = res["ctr"]["gain_match"] - other["ctr"]["gain_match"]
     assert out["b"]["ctr"]["metric"] == "auc" and out["b"]["ctr"]["difference"] == pytest.approx(gain_diff)
+    # extra metrics of a task get their own rows, keyed "<task>:<metric>"
+    other = evaluate(RandomEmbedder(dim=16), tiny_world, ["id-i2i"], progress=False, per_query=True)
+    pq = {"a": res["_meta"]["per_query"], "b": other["_meta"]["per_query"], "a2": res["_meta"]["per_query"]}
+    out = compare_models(pq, "a", ["b", "a2"], extra_metrics={"id-i2i": ["kendall_tau"]}, n_boot=50)
+    tau = out["b"]["id-i2i:kendall_tau"]
+    assert tau["metric"] == "kendall_tau" and tau["queries"] == len(ids["kendall_tau"])
+    assert tau["difference"] == pytest.approx(res["id-i2i"]["kendall_tau"] - other["id-i2i"]["kendall_tau"])
+    assert tau["low"] <= tau["difference"] <= tau["high"]
+    assert out["a2"]["id-i2i:kendall_tau"]["difference"] == 0.0 and "id-i2i:topk_intersection" not in out["b"]
 
 
 def test_paired_auc_difference_on_hand_made_pairs() -> None:

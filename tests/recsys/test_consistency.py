@@ -8,6 +8,8 @@ from omnivec.evaluation.consistency import (
     cluster_nmi,
     cosine_matrix,
     cross_space_bijective_accuracy,
+    intersection_per_query,
+    kendall_per_query,
     kendall_tau,
     nmi,
     ranking_kendall,
@@ -72,6 +74,23 @@ def test_topk_intersection_hand_case() -> None:
     # -inf entries (the query itself) are never retrieved and k is clamped
     ref2 = np.array([[-np.inf, 0.2, 0.1]])
     assert topk_intersection(np.array([[-np.inf, 0.1, 0.2]]), ref2, k=5) == pytest.approx(1.0)
+
+
+def test_per_query_consistency_values_average_to_the_pooled_metrics() -> None:
+    ref = np.array([[-np.inf, 0.9, 0.8, 0.1], [0.9, -np.inf, 0.5, 0.4], [0.3, 0.3, -np.inf, 0.3]])
+    test = np.array([[-np.inf, 0.5, 0.4, 0.9], [0.9, -np.inf, 0.4, 0.5], [0.1, 0.2, -np.inf, 0.3]])
+    taus = kendall_per_query(test, ref, k=3)
+    assert taus[0] == pytest.approx(-1 / 3) and taus[1] == pytest.approx(1 / 3)
+    assert np.isnan(taus[2])  # the reference ties every candidate: undefined, and skipped by the mean
+    assert ranking_kendall(test, ref, k=3) == pytest.approx(np.mean(taus[:2]))
+    inter = intersection_per_query(test, ref, k=1)
+    assert inter.tolist() == [0.0, 1.0, 0.0]  # row 3: ties go to the lower index (0) in ref, 3 in test
+    assert topk_intersection(test, ref, k=1) == pytest.approx(np.mean(inter))
+    x = _emb()
+    sim = cosine_matrix(x, exclude_self=True)
+    assert np.allclose(kendall_per_query(sim, sim, k=10), 1.0) and np.allclose(
+        intersection_per_query(sim, sim), 1.0
+    )
 
 
 def test_bijective_hand_case() -> None:

@@ -63,12 +63,16 @@ def compare_models(
     others: Sequence[str],
     *,
     metric: str = "recall@50",
+    extra_metrics: Mapping[str, Sequence[str]] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """``{other: {task: {"metric", "difference", "low", "high", "queries"}}}``: ``reference`` minus each
     model in ``others`` on every task both have per-query values for (``metric`` for retrieval tasks, AUC
-    for pair tasks), with paired bootstrap 95 % intervals. Values are fractions, like the metrics."""
+    for pair tasks), with paired bootstrap 95 % intervals. Values are fractions, like the metrics.
+
+    ``extra_metrics`` (``{task: [metric, ...]}``) adds rows keyed ``"<task>:<metric>"`` for other per-query
+    values of a task, e.g. ``{"id-i2i": ["kendall_tau", "topk_intersection"]}`` (Table 4's consistency)."""
     if reference not in per_query:
         raise ConfigError(f"compare_models: no per-query values for {reference!r}")
     ref = per_query[reference]
@@ -94,5 +98,11 @@ def compare_models(
             else:
                 continue
             rows[task] = {"metric": name, "difference": d, "low": lo, "high": hi, "queries": int(n)}
+            for extra in (extra_metrics or {}).get(task, ()):
+                if extra in values and extra in theirs:
+                    d, lo, hi = paired_difference({task: values}, {task: theirs}, [task], extra, n_boot=n_boot,
+                                                  seed=seed)  # fmt: skip
+                    rows[f"{task}:{extra}"] = {"metric": extra, "difference": d, "low": lo, "high": hi,
+                                               "queries": len(values[extra])}  # fmt: skip
         out[other] = rows
     return out

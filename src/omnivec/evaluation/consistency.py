@@ -6,8 +6,9 @@ function below states the formula and our operationalisation. Inputs are numpy a
 are cosine similarities with the entries that must never be retrieved (a query's own row) set to ``-inf``.
 
 - :func:`nmi` / :func:`cluster_nmi` — group-wise clustering consistency.
-- :func:`kendall_tau` / :func:`ranking_kendall` — ranking consistency (Table 4 reports τ × 10⁴).
-- :func:`topk_intersection` — top-k overlap ("Inter.").
+- :func:`kendall_tau` / :func:`ranking_kendall` — ranking consistency (Table 4 reports τ × 10⁴);
+  :func:`kendall_per_query` gives each query's τ.
+- :func:`topk_intersection` — top-k overlap ("Inter."); :func:`intersection_per_query` per query.
 - :func:`bijective_accuracy` — the round-trip alignment test ("Acc."), and
   :func:`cross_space_bijective_accuracy`, its version between two spaces of the same items.
 """
@@ -98,13 +99,18 @@ def ranking_kendall(sim_test: np.ndarray, sim_ref: np.ndarray, k: int = 50) -> f
     (e.g. omni embeddings) with their order under ``sim_ref[q]``. Identical spaces give 1, a reversed order
     −1. Queries with an undefined τ are skipped.
     """
-    taus = []
+    taus = kendall_per_query(sim_test, sim_ref, k)
+    taus = taus[~np.isnan(taus)]
+    return float(np.mean(taus)) if len(taus) else float("nan")
+
+
+def kendall_per_query(sim_test: np.ndarray, sim_ref: np.ndarray, k: int = 50) -> np.ndarray:
+    """Each query's τ of :func:`ranking_kendall` (NaN where undefined), for paired intervals."""
+    out = np.full(len(sim_ref), np.nan)
     for q in range(len(sim_ref)):
         cand = topk_indices(sim_ref[q], k)
-        t = kendall_tau(sim_test[q, cand], sim_ref[q, cand])
-        if not np.isnan(t):
-            taus.append(t)
-    return float(np.mean(taus)) if taus else float("nan")
+        out[q] = kendall_tau(sim_test[q, cand], sim_ref[q, cand])
+    return out
 
 
 def topk_indices(row: np.ndarray, k: int) -> np.ndarray:
@@ -126,12 +132,19 @@ def topk_intersection(sim_test: np.ndarray, sim_ref: np.ndarray, k: int = 10) ->
     Ties are broken by index (stable sort), entries set to -inf are never in a top-k, and k is clamped to the
     number of retrievable items. Identical spaces give 1.
     """
-    vals = []
+    vals = intersection_per_query(sim_test, sim_ref, k)
+    vals = vals[~np.isnan(vals)]
+    return float(np.mean(vals)) if len(vals) else float("nan")
+
+
+def intersection_per_query(sim_test: np.ndarray, sim_ref: np.ndarray, k: int = 10) -> np.ndarray:
+    """Each query's overlap of :func:`topk_intersection` (NaN for a query with nothing retrievable)."""
+    out = np.full(len(sim_ref), np.nan)
     for q in range(len(sim_ref)):
         a, b = topk_indices(sim_test[q], k), topk_indices(sim_ref[q], k)
         if len(b):
-            vals.append(len(set(a.tolist()) & set(b.tolist())) / len(b))
-    return float(np.mean(vals)) if vals else float("nan")
+            out[q] = len(set(a.tolist()) & set(b.tolist())) / len(b)
+    return out
 
 
 def bijective_accuracy(

@@ -139,7 +139,8 @@ def versus_table(results: dict[str, Any]) -> str:
             cells.append("-" if row is None else
                          f"{100 * row['difference']:+.2f} [{100 * row['low']:+.2f}, {100 * row['high']:+.2f}]")  # fmt: skip
         n = vs["models"][others[0]].get(task, {}).get("queries", "")
-        rows.append((f"{task} {metric} (n={n})", cells))
+        # an extra metric's row is keyed "<task>:<metric>" (compare_models(extra_metrics=...))
+        rows.append((f"{task.split(':')[0]} {metric} (n={n})", cells))
     ref = vs["reference"]
     return _table(f"{ref} minus each model (points, paired bootstrap 95 % interval over the task's queries)", rows,
                   ["task / metric", *others])  # fmt: skip

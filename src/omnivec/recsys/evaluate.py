@@ -38,9 +38,9 @@ from omnivec.evaluation.consistency import (
     cluster_nmi,
     cosine_matrix,
     cross_space_bijective_accuracy,
-    ranking_kendall,
+    intersection_per_query,
+    kendall_per_query,
     topk_indices,
-    topk_intersection,
 )
 from omnivec.recsys.ctr import CTRConfig, ctr_features, ctr_metrics, find_ctr_task, read_ctr_task
 from omnivec.recsys.id_teacher import IDTable, IDTeacherConfig, load_id_tables, train_id_teacher
@@ -76,8 +76,9 @@ def id_i2i_metrics(
 ) -> dict[str, float]:
     """ID-relevance retrieval and consistency metrics of ``item_emb`` against one ID table.
 
-    ``per_query``, when given, receives each query's ``recall@k`` (the queries depend on the pool and the
-    seed only, so two embeddings of one catalogue are scored on the same queries)."""
+    ``per_query``, when given, receives each query's ``recall@k``, ``kendall_tau`` and ``topk_intersection``
+    (the queries depend on the pool and the seed only, so two embeddings of one catalogue are scored on the
+    same queries; an undefined τ is 0 there)."""
     cfg = config or RecsysEvalConfig()
     id_ids, id_mat = id_table
     id_index = {i: k for k, i in enumerate(id_ids)}
@@ -111,10 +112,15 @@ def id_i2i_metrics(
     k_nmi = min(cfg.nmi_clusters, max(2, len(sample) // 5))
     out["nmi"] = cluster_nmi(omni[sample], ids[sample], k=k_nmi, seed=seed)
     out["ami"] = cluster_nmi(omni[sample], ids[sample], k=k_nmi, seed=seed, adjusted=True)
-    tau = ranking_kendall(sim_o, sim_i, k=cfg.kendall_k)
+    taus = kendall_per_query(sim_o, sim_i, k=cfg.kendall_k)
+    tau = float(np.nanmean(taus)) if np.isfinite(taus).any() else float("nan")
     out["kendall_tau"] = tau
     out["kendall_x1e4"] = tau * 1e4
-    out["topk_intersection"] = topk_intersection(sim_o, sim_i, k=cfg.intersection_k)
+    inter = intersection_per_query(sim_o, sim_i, k=cfg.intersection_k)
+    out["topk_intersection"] = float(np.nanmean(inter)) if np.isfinite(inter).any() else float("nan")
+    if per_query is not None:  # an undefined τ (one space ties every candidate) counts as no agreement
+        per_query["kendall_tau"] = np.nan_to_num(taus, nan=0.0)
+        per_query["topk_intersection"] = np.nan_to_num(inter, nan=0.0)
     fit = np.setdiff1d(sample, queries)
     out["bijective_accuracy"] = cross_space_bijective_accuracy(omni, ids, queries, fit)
     out["bijective_accuracy_loose"] = cross_space_bijective_accuracy(omni, ids, queries, fit, strict=False)
@@ -160,7 +166,8 @@ def recsys_tasks(
     (``item_id``, ``vector``) or ``{name: path | (ids, matrix)}``. A folder without a behaviour log (and no
     tables given) or without a ``ctr`` task simply has no such keys in the result.
 
-    ``per_query``, when given, receives each ``id-i2i`` key's per-query ``recall@k`` and
+    ``per_query``, when given, receives each ``id-i2i`` key's per-query ``recall@k``, ``kendall_tau`` and
+    ``topk_intersection``, and
     ``{"ctr": {"score", "label"}}``: the out-of-fold click probabilities
     of the model *with* the embedding match feature, per impression (rows the cross-fitting could not score
     are left out; which rows those are depends on the labels and users only, never on the embedding).
