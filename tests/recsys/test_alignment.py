@@ -144,33 +144,3 @@ def test_ridge_map_recovers_an_affine_map_and_init_ridge_uses_shared_items() -> 
     np.testing.assert_allclose(got, x[:5] @ a + c, atol=1e-3)
     with pytest.raises(ConfigError, match="at least 8 items"):
         head.init_ridge({"i100": omni["i100"]}, {"gid": table})
-
-
-def test_relational_loss_pulls_the_omni_neighbours_to_the_id_space(one_thread: None) -> None:
-    torch.manual_seed(0)
-    ids = torch.randn(12, 6)
-    proj = IDProjection(16, 6)
-    same = torch.cat([ids, torch.zeros(12, 10)], dim=1) * 3.0  # same cosines, other width and norm
-    assert float(id_alignment_loss(same, ids, proj, kind="relational")) == pytest.approx(0.0, abs=1e-6)
-    mask = torch.ones(12, dtype=torch.bool)
-    mask[:2] = False
-    other = same.clone()
-    other[:2] = torch.randn(2, 16)  # masked rows (cold items) never count
-    assert float(id_alignment_loss(other, ids, proj, kind="relational", mask=mask)) == pytest.approx(
-        0.0, abs=1e-6
-    )
-    two = id_alignment_loss(other.requires_grad_(), ids, proj, kind="relational", mask=torch.arange(12) < 2)
-    assert float(two.detach()) == 0.0 and two.requires_grad  # fewer than 3 items: no distribution
-    # gradient steps on the omni vectors alone (the projection is not used) raise their agreement with IDs
-    z = torch.randn(12, 16, requires_grad=True)
-    opt = torch.optim.Adam([z], lr=0.05)
-    first = float(id_alignment_loss(z, ids, proj, kind="relational").detach())
-    for _ in range(200):
-        opt.zero_grad()
-        loss = id_alignment_loss(z, ids, proj, kind="relational")
-        loss.backward()
-        opt.step()
-    assert float(loss.detach()) < 0.1 * first and all(p.grad is None for p in proj.parameters())
-    zn, en = F.normalize(z.detach(), dim=-1), F.normalize(ids, dim=-1)
-    sim_z, sim_e = (zn @ zn.T).fill_diagonal_(-2), (en @ en.T).fill_diagonal_(-2)
-    assert int((sim_z.argmax(1) == sim_e.argmax(1)).sum()) >= 10  # the same nearest neighbour, nearly always

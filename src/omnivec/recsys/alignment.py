@@ -7,12 +7,7 @@ one :class:`IDProjection` (linear, with bias) per ID table maps the *omni* embed
 
 - ``cosine_mse``: ``mean(1 − cos(P·z, e)) + mean(‖P·z − e‖²) / d_id`` (zero iff ``P·z = e``);
 - ``contrastive``: symmetric in-batch InfoNCE between ``normalize(P·z)`` and ``normalize(e)`` at
-  ``temperature`` (ID vectors of *other* items are the negatives);
-- ``relational``: no projection. Each item's softmax over its cosine similarities to the other items of the
-  batch, at ``temperature``, in the omni space is pulled to the same distribution in the ID space
-  (``KL(ID ‖ omni)``, mean over rows). The linear losses can be met by the projection alone, leaving the
-  omni space's own neighbours as they were; this one moves exactly what ID-relevance i2i, Kendall τ and the
-  top-k intersection measure.
+  ``temperature`` (ID vectors of *other* items are the negatives).
 
 Rows whose item has no ID vector (cold start) are left out through ``mask``.
 
@@ -36,7 +31,7 @@ from torch import nn
 
 from omnivec.errors import ConfigError
 
-AlignmentKind = Literal["cosine_mse", "contrastive", "relational"]
+AlignmentKind = Literal["cosine_mse", "contrastive"]
 
 
 class IDProjection(nn.Module):
@@ -64,8 +59,6 @@ def id_alignment_loss(
     ``mask`` [B] (bool) keeps the rows whose item has an ID vector; with no row left the loss is 0 (still
     attached to the graph, so a step on a batch of cold items is a no-op, not an error).
     """
-    if kind == "relational":
-        return _relational_loss(omni_emb, id_emb, temperature, mask)
     proj = projection(omni_emb)
     if proj.shape != id_emb.shape:
         raise ConfigError(
@@ -83,25 +76,7 @@ def id_alignment_loss(
         logits = F.normalize(proj, dim=-1) @ F.normalize(id_emb, dim=-1).T / temperature
         labels = torch.arange(len(logits), device=logits.device)
         return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
-    raise ConfigError(
-        f"id alignment kind {kind!r} is unknown; expected 'cosine_mse', 'contrastive' or 'relational'"
-    )
-
-
-def _relational_loss(
-    omni_emb: torch.Tensor, id_emb: torch.Tensor, temperature: float, mask: torch.Tensor | None
-) -> torch.Tensor:
-    if mask is not None:
-        omni_emb, id_emb = omni_emb[mask], id_emb[mask]
-    n = omni_emb.shape[0]
-    if n < 3:  # one other item is no distribution: a no-op step, still attached to the graph
-        return omni_emb.sum() * 0.0
-    off = ~torch.eye(n, dtype=torch.bool, device=omni_emb.device)
-    z = F.normalize(omni_emb, dim=-1)
-    e = F.normalize(id_emb.to(z.dtype), dim=-1)
-    log_q = F.log_softmax((z @ z.T / temperature)[off].view(n, n - 1), dim=-1)
-    log_p = F.log_softmax((e @ e.T / temperature)[off].view(n, n - 1), dim=-1)
-    return F.kl_div(log_q, log_p, log_target=True, reduction="batchmean")
+    raise ConfigError(f"id alignment kind {kind!r} is unknown; expected 'cosine_mse' or 'contrastive'")
 
 
 class IDAlignmentHead(nn.Module):

@@ -39,14 +39,7 @@ class CRESpec(BaseModel):
     )
     id_teacher: dict[str, Any] = Field(default_factory=dict, description="IDTeacherConfig overrides")
     id_tables: list[str] = Field(default_factory=list, description="your own ID tables (skip the teacher)")
-    id_loss: Literal["cosine_mse", "contrastive", "relational"] = Field(
-        "cosine_mse",
-        description="ID→item alignment: 'cosine_mse' or 'contrastive' through the projection, or 'relational' "
-        "(in-batch similarity distributions of the omni space pulled to the ID space's; no projection)",
-    )
-    id_temperature: float = Field(
-        0.05, gt=0, description="temperature of the contrastive and relational ID losses"
-    )
+    id_loss: Literal["cosine_mse", "contrastive"] = "cosine_mse"
     sequence_encoder: dict[str, Any] = Field(default_factory=lambda: {"kind": "mean"})
     sequence_grad: bool = Field(False, description="back-propagate through the history items (costly on CPU)")
     history: Literal["live", "frozen"] = Field(

@@ -82,7 +82,6 @@ class SAILObjective(nn.Module):
         sequence_grad: bool = False,
         id_head: nn.Module | None = None,
         id_loss: str = "cosine_mse",
-        id_temperature: float = 0.05,
     ) -> None:
         super().__init__()
         self.model = model
@@ -92,7 +91,6 @@ class SAILObjective(nn.Module):
         self.sequence_grad = sequence_grad
         self.id_head = id_head
         self.id_loss = id_loss
-        self.id_temperature = id_temperature
         self.mini_batch_size = mini_batch_size
         if pattern_reduction not in ("mean", "sum"):
             raise ValueError(f"pattern_reduction must be 'mean' or 'sum', got {pattern_reduction!r}")
@@ -184,8 +182,7 @@ class SAILObjective(nn.Module):
         if self.id_head is None:
             raise ValueError("an id2item batch needs ID tables (recipe cre.id_tables or the ID teacher)")
         emb = self.embed(batch["target"]["features"])
-        loss = self.id_head(emb, batch["id_vectors"], batch["id_mask"], kind=self.id_loss,
-                            temperature=self.id_temperature)  # fmt: skip
+        loss = self.id_head(emb, batch["id_vectors"], batch["id_mask"], kind=self.id_loss)
         return {"loss": loss, "loss/id2item": loss.detach()}
 
     # ----------------------------------------------------------------- loss

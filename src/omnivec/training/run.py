@@ -190,7 +190,6 @@ def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: Stage
             "sequence_grad": recipe.cre.sequence_grad,
             "id_head": head,
             "id_loss": recipe.cre.id_loss,
-            "id_temperature": recipe.cre.id_temperature,
         }
     return SAILObjective(model, loss, mini_batch_size=recipe.mini_batch_size,
                          pattern_reduction=spec.pattern_reduction, **extra)  # fmt: skip
