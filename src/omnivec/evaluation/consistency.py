@@ -99,9 +99,14 @@ def ranking_kendall(sim_test: np.ndarray, sim_ref: np.ndarray, k: int = 50) -> f
     (e.g. omni embeddings) with their order under ``sim_ref[q]``. Identical spaces give 1, a reversed order
     −1. Queries with an undefined τ are skipped.
     """
-    taus = kendall_per_query(sim_test, sim_ref, k)
-    taus = taus[~np.isnan(taus)]
-    return float(np.mean(taus)) if len(taus) else float("nan")
+    return mean_defined(kendall_per_query(sim_test, sim_ref, k))
+
+
+def mean_defined(values: np.ndarray) -> float:
+    """Mean of the non-NaN values (queries where a per-query metric is defined); NaN when there are none."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return float(np.mean(values)) if len(values) else float("nan")
 
 
 def kendall_per_query(sim_test: np.ndarray, sim_ref: np.ndarray, k: int = 50) -> np.ndarray:
@@ -132,9 +137,7 @@ def topk_intersection(sim_test: np.ndarray, sim_ref: np.ndarray, k: int = 10) ->
     Ties are broken by index (stable sort), entries set to -inf are never in a top-k, and k is clamped to the
     number of retrievable items. Identical spaces give 1.
     """
-    vals = intersection_per_query(sim_test, sim_ref, k)
-    vals = vals[~np.isnan(vals)]
-    return float(np.mean(vals)) if len(vals) else float("nan")
+    return mean_defined(intersection_per_query(sim_test, sim_ref, k))
 
 
 def intersection_per_query(sim_test: np.ndarray, sim_ref: np.ndarray, k: int = 10) -> np.ndarray:

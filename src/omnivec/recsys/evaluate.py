@@ -40,6 +40,7 @@ from omnivec.evaluation.consistency import (
     cross_space_bijective_accuracy,
     intersection_per_query,
     kendall_per_query,
+    mean_defined,
     topk_indices,
 )
 from omnivec.recsys.ctr import CTRConfig, ctr_features, ctr_metrics, find_ctr_task, read_ctr_task
@@ -113,11 +114,11 @@ def id_i2i_metrics(
     out["nmi"] = cluster_nmi(omni[sample], ids[sample], k=k_nmi, seed=seed)
     out["ami"] = cluster_nmi(omni[sample], ids[sample], k=k_nmi, seed=seed, adjusted=True)
     taus = kendall_per_query(sim_o, sim_i, k=cfg.kendall_k)
-    tau = float(np.nanmean(taus)) if np.isfinite(taus).any() else float("nan")
+    tau = mean_defined(taus)
     out["kendall_tau"] = tau
     out["kendall_x1e4"] = tau * 1e4
     inter = intersection_per_query(sim_o, sim_i, k=cfg.intersection_k)
-    out["topk_intersection"] = float(np.nanmean(inter)) if np.isfinite(inter).any() else float("nan")
+    out["topk_intersection"] = mean_defined(inter)
     if per_query is not None:  # an undefined τ (one space ties every candidate) counts as no agreement
         per_query["kendall_tau"] = np.nan_to_num(taus, nan=0.0)
         per_query["topk_intersection"] = np.nan_to_num(inter, nan=0.0)

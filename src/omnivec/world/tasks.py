@@ -8,7 +8,7 @@ hidden latents (content tasks) or from the held-out period of the simulated logs
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -220,20 +220,32 @@ def _q2i(b: _Builder, searches: Searches) -> None:
           description="(query, item) pairs with graded relevance; AUC of cosine vs label (score >= 0.5)")  # fmt: skip
 
 
-def _seq2item(b: _Builder, feed: Feed) -> None:
-    it = b.items
-    clicks, past = feed.clicked, feed.past
+def _per_user(feed: Feed) -> Iterator[tuple[int, np.ndarray]]:
+    """Each user's rows of the feed (sorted by user, then time)."""
     users = np.unique(feed.user)
     starts = np.searchsorted(feed.user, users)
     ends = np.searchsorted(feed.user, users, side="right")
-    cand = []
     for u, s, e in zip(users, starts, ends, strict=True):
-        rows_u = np.arange(s, e)
+        yield int(u), np.arange(s, e)
+
+
+def _seq_users(b: _Builder, feed: Feed) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Users with ≥ 10 past plays and a held-out click on a corpus item: (user, past play rows, held-out
+    clicked items in time order), the candidates of both seq2item tasks."""
+    clicks, past = feed.clicked, feed.past  # `past` is computed on access: once, not per user
+    out = []
+    for u, rows_u in _per_user(feed):
         hist = rows_u[clicks[rows_u] & past[rows_u]]
-        futr = rows_u[clicks[rows_u] & ~past[rows_u]]
-        futr = futr[b.in_corpus[feed.item[futr]]]
+        futr = feed.item[rows_u[clicks[rows_u] & ~past[rows_u]]]
+        futr = futr[b.in_corpus[futr]]
         if len(hist) >= 10 and len(futr):
-            cand.append((int(u), hist, int(feed.item[futr[0]])))
+            out.append((u, hist, futr))
+    return out
+
+
+def _seq2item(b: _Builder, feed: Feed) -> None:
+    it = b.items
+    cand = [(u, hist, int(futr[0])) for u, hist, futr in _seq_users(b, feed)]
     pick = b.take(np.arange(len(cand)))
     for name in ("seq2item", "seq2item-filtered"):
         rows: dict[str, list] = {
@@ -280,21 +292,12 @@ def _seq2item_future(b: _Builder, feed: Feed, seed: int) -> None:
     ``seq2item``.
     """
     rng = np.random.default_rng([seed, STREAM_SEQ_FUTURE])
-    clicks, past = feed.clicked, feed.past
-    users = np.unique(feed.user)
-    starts = np.searchsorted(feed.user, users)
-    ends = np.searchsorted(feed.user, users, side="right")
     keys = ("query_id", "user_id", "query_items", "target_item", "relevant", "cold")
     rows: dict[str, list] = {k: [] for k in keys}
-    for u, s, e in zip(users, starts, ends, strict=True):
-        r = np.arange(s, e)
-        hist = feed.item[r[clicks[r] & past[r]]][-100:]
-        futr = feed.item[r[clicks[r] & ~past[r]]]
-        futr = futr[b.in_corpus[futr]]
-        if len(hist) < 10 or not len(futr):
-            continue
-        rows["query_id"].append(f"seq2item-future:{user_id(int(u))}")
-        rows["user_id"].append(user_id(int(u)))
+    for u, hist_rows, futr in _seq_users(b, feed):
+        hist = feed.item[hist_rows][-100:]
+        rows["query_id"].append(f"seq2item-future:{user_id(u)}")
+        rows["user_id"].append(user_id(u))
         rows["query_items"].append(_ids(hist[np.sort(rng.permutation(len(hist))[:10])]))
         rows["target_item"].append(item_id(int(futr[0])))
         rows["relevant"].append(_ids(np.unique(futr)))
@@ -326,15 +329,11 @@ def _cls(b: _Builder) -> None:
 
 def _ctr(b: _Builder, feed: Feed) -> None:
     past = feed.past
-    users = np.unique(feed.user)
-    starts = np.searchsorted(feed.user, users)
-    ends = np.searchsorted(feed.user, users, side="right")
     history: dict[int, list[str]] = {}
-    for u, s, e in zip(users, starts, ends, strict=True):
-        r = np.arange(s, e)
+    for u, r in _per_user(feed):
         h = r[feed.clicked[r] & past[r]]
         if len(h) >= 3:
-            history[int(u)] = _ids(feed.item[h][-20:])
+            history[u] = _ids(feed.item[h][-20:])
     imp = np.flatnonzero(~past & np.isin(feed.user, np.array(sorted(history), dtype=np.int64)))
     imp = b.take(imp, 20 * b.q)
     rows = {
