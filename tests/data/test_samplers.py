@@ -7,7 +7,7 @@ from scipy.stats import chisquare
 from sentence_transformers.base.sampler import DefaultBatchSampler
 from torch.utils.data import ConcatDataset, RandomSampler, TensorDataset
 
-from omnivec.data.samplers import StochasticSpecializationBatchSampler
+from omnivec.data.samplers import SOURCE_SCHEDULES, StochasticSpecializationBatchSampler, smooth_sources
 from omnivec.errors import ConfigError
 
 SIZES = {"video": 40, "ecom": 24, "music": 16}
@@ -104,6 +104,51 @@ def test_factory_plugs_into_the_trainer_call():
     np.testing.assert_allclose(sampler.probabilities, [0.25, 0.25, 0.5])
     assert len(sampler) == sum(len(s) for s in samplers)  # one pass worth of batches per epoch
     assert len(list(sampler)) == len(sampler)
+
+
+def _prefix_gaps(sources: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per source, the largest |steps of it so far − its share of them| over every prefix of ``sources``."""
+    counts = np.cumsum(np.eye(len(p))[sources], axis=0)
+    return np.abs(counts - p * np.arange(1, len(sources) + 1)[:, None]).max(axis=0)
+
+
+def _max_prefix_gap(sources: np.ndarray, p: np.ndarray) -> float:
+    return float(_prefix_gaps(sources, p).max())
+
+
+def test_smooth_schedule_holds_every_prefix_to_its_share():
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 8))
+        p = rng.random(n) ** 2
+        p[rng.random(n) < 0.2] = 0.0
+        if p.sum() == 0:
+            continue
+        p /= p.sum()
+        steps = int(rng.integers(1, 300))
+        sources = smooth_sources(p, steps, np.random.default_rng(trial))
+        assert len(sources) == steps
+        assert (_prefix_gaps(sources, p) < 1 + n * p).all()  # the stride bound, n sources
+        assert not np.isin(np.flatnonzero(p == 0), sources).any()  # weight 0: never served
+    # i.i.d. draws of the same length wander much further (why short stages want 'smooth').
+    p = np.array([0.5, 0.15, 0.1, 0.15, 0.1])
+    iid = [_max_prefix_gap(SOURCE_SCHEDULES["iid"](p, 15, np.random.default_rng(s)), p) for s in range(50)]
+    smooth = [_max_prefix_gap(smooth_sources(p, 15, np.random.default_rng(s)), p) for s in range(50)]
+    assert max(smooth) < 2.0 < max(iid)
+    assert np.mean(smooth) < np.mean(iid)
+
+
+def test_smooth_sampler_keeps_the_mix_and_seeds_change_only_the_order():
+    a, b = _sampler(seed=0, schedule="smooth"), _sampler(seed=1, schedule="smooth")
+    p = np.array([0.5, 0.3, 0.2])
+    first, second = a.step_sources(), b.step_sources()
+    assert not np.array_equal(first, second)
+    assert _max_prefix_gap(first, p) < 2.0 and _max_prefix_gap(second, p) < 2.0
+    batches = list(a)  # the batches follow the schedule, still single-source and full
+    np.testing.assert_array_equal([_source_of(x) for x in batches], first)
+    assert all(len(x) == BATCH for x in batches)
+    with pytest.raises(ConfigError, match="schedule: 'zigzag' is unknown"):
+        _sampler(schedule="zigzag")
 
 
 def test_configuration_errors():

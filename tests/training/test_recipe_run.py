@@ -65,6 +65,24 @@ def test_recipe_schema_errors_name_the_key(tmp_path):
     )
     with pytest.raises(ConfigError, match="batch_size"):
         load_recipe(path)
+    path.write_text(yaml.safe_dump({"name": "x", "data": ".", "output_dir": "o",
+                                    "stages": [{"name": "s", "steps": 1, "source_schedule": "zigzag"}]}))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"stages\.0\.source_schedule.*'zigzag'"):
+        load_recipe(path)
+
+
+def test_smooth_schedule_deals_a_short_stage_its_exact_mix(tiny_world, tmp_path):
+    """Three equally weighted sources over 6 steps: 'smooth' gives each exactly 2 batches (i.i.d. draws rarely
+    do), and the stage record says which mix it trained on."""
+    import json
+
+    stage = {"name": "one", "sources": ["copair-i2i", "search-q2i", "cls"], "weights": "uniform", "steps": 6,
+             "lr": 1e-3, "source_schedule": "smooth"}  # fmt: skip
+    messages: list[str] = []
+    train_recipe(_recipe(tiny_world, tmp_path, stages=[stage]), progress=False, echo=messages.append)
+    record = json.loads((tmp_path / "stages.json").read_text())[0]
+    assert record["source_batches"] == {"copair-i2i": 2, "search-q2i": 2, "cls": 2}
+    assert any(m.startswith("  batches per source: ") and "cls 2" in m for m in messages)
 
 
 def test_missing_column_fails_naming_file_and_column(tiny_world, tmp_path):

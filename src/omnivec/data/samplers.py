@@ -11,6 +11,12 @@ and a global (optimizer) step consumes ``world_size × gradient_accumulation_ste
 So this sampler draws one source per *group* of that many batches, all from the drawn source. Every rank
 builds the same sampler from the same seed and iterates it in full, so all ranks agree on the source of
 every step without communicating.
+
+Which source each step gets is a *schedule* (:data:`SOURCE_SCHEDULES`): ``iid`` draws every step's source
+independently by weight (the paper's description); ``smooth`` deals the steps out so that every prefix of
+the epoch holds each source's share to within about one step (stride scheduling from a seeded random
+phase). The two agree in expectation; on a short stage they do not in practice: 15 i.i.d. steps at
+weight 0.3 give a source 4.5 ± 1.8 steps, so two seeds of one recipe can train on quite different mixes.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from torch.utils.data import BatchSampler, ConcatDataset
 from omnivec.errors import ConfigError
 from omnivec.training.distributed import get_world_size
 
-__all__ = ["StochasticSpecializationBatchSampler", "normalise_weights"]
+__all__ = ["SOURCE_SCHEDULES", "StochasticSpecializationBatchSampler", "normalise_weights"]
 
 # Child samplers that run out mid-epoch restart with a derived epoch so they reshuffle.
 _CYCLE_STRIDE = 1_000_003
@@ -58,8 +64,37 @@ def normalise_weights(
     return raw / raw.sum()
 
 
+def iid_sources(probabilities: np.ndarray, steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Each step's source drawn independently with ``probabilities``."""
+    return rng.choice(len(probabilities), size=steps, p=probabilities)
+
+
+def smooth_sources(probabilities: np.ndarray, steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Stride scheduling: source ``j`` is due at times ``(k − u_j) / p_j`` for ``k = 1, 2, …`` with a seeded
+    phase ``u_j`` in [0, 1), and the steps go to the sources in the order they fall due. After the step due
+    at time ``T`` a source has had ``⌊p_j·T + u_j⌋`` steps, so every prefix holds each of the ``n`` sources to
+    its share within ``1 + n·p_j`` steps (in practice about one); seeds change the order, not the mix. Sources
+    of probability 0 are never served."""
+    phase = rng.random(len(probabilities))
+    times, owners = [], []
+    for j, p in enumerate(probabilities):
+        if p > 0:
+            due = (np.arange(1, int(np.ceil(p * steps)) + 2) - phase[j]) / p
+            times.append(due)
+            owners.append(np.full(len(due), j, dtype=np.int64))
+    order = np.argsort(np.concatenate(times), kind="stable")
+    return np.concatenate(owners)[order][:steps]
+
+
+#: How the steps of an epoch are dealt to the sources: name → ``(probabilities, steps, rng) -> sources``.
+SOURCE_SCHEDULES: dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] = {
+    "iid": iid_sources,
+    "smooth": smooth_sources,
+}
+
+
 class StochasticSpecializationBatchSampler(MultiDatasetDefaultBatchSampler):
-    """Yields single-source batches; the source of each global step is drawn i.i.d. by ``weights``.
+    """Yields single-source batches; the source of each global step is drawn by ``weights`` (``schedule``).
 
     Within a source, batches come from that source's own batch sampler (the trainer's choice:
     shuffled, no-duplicates, ...), restarted with a fresh shuffle when it runs out; only full batches
@@ -84,6 +119,7 @@ class StochasticSpecializationBatchSampler(MultiDatasetDefaultBatchSampler):
         gradient_accumulation_steps: micro-batches per optimizer step per rank.
         steps_per_epoch: global steps per epoch; default ``ceil(Σ len(batch_sampler_i) / group)`` —
             one pass worth of batches over all sources.
+        schedule: a key of :data:`SOURCE_SCHEDULES`: ``iid`` (default) or ``smooth``.
     """
 
     def __init__(
@@ -98,8 +134,14 @@ class StochasticSpecializationBatchSampler(MultiDatasetDefaultBatchSampler):
         num_replicas: int | None = None,
         gradient_accumulation_steps: int = 1,
         steps_per_epoch: int | None = None,
+        schedule: str = "iid",
     ) -> None:
         super().__init__(dataset, batch_samplers, generator=generator, seed=seed)
+        if schedule not in SOURCE_SCHEDULES:
+            raise ConfigError(
+                f"schedule: {schedule!r} is unknown; expected one of {sorted(SOURCE_SCHEDULES)}"
+            )
+        self.schedule = schedule
         sizes = {getattr(s, "batch_size", None) for s in batch_samplers}
         if len(sizes) != 1 or None in sizes:
             raise ConfigError(
@@ -135,6 +177,7 @@ class StochasticSpecializationBatchSampler(MultiDatasetDefaultBatchSampler):
         num_replicas: int | None = None,
         gradient_accumulation_steps: int = 1,
         steps_per_epoch: int | None = None,
+        schedule: str = "iid",
     ) -> Callable[..., StochasticSpecializationBatchSampler]:
         """A callable for ``SentenceTransformerTrainingArguments(multi_dataset_batch_sampler=...)``.
 
@@ -161,6 +204,7 @@ class StochasticSpecializationBatchSampler(MultiDatasetDefaultBatchSampler):
                 num_replicas=num_replicas,
                 gradient_accumulation_steps=gradient_accumulation_steps,
                 steps_per_epoch=steps_per_epoch,
+                schedule=schedule,
             )
 
         return build
@@ -168,7 +212,7 @@ class StochasticSpecializationBatchSampler(MultiDatasetDefaultBatchSampler):
     def step_sources(self) -> np.ndarray:
         """Source index (dataset order) of every global step of the current epoch."""
         rng = np.random.default_rng([self.seed, self.epoch, 0x5A11])
-        return rng.choice(len(self.batch_samplers), size=self.steps_per_epoch, p=self.probabilities)
+        return SOURCE_SCHEDULES[self.schedule](self.probabilities, self.steps_per_epoch, rng)
 
     def _restart(self, source: int, cycle: int) -> Iterator[list[int]]:
         child = self.batch_samplers[source]

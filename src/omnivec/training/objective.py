@@ -23,6 +23,7 @@ gradients equal the uncached ones (random state is replayed so dropout masks mat
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -95,6 +96,8 @@ class SAILObjective(nn.Module):
         if pattern_reduction not in ("mean", "sum"):
             raise ValueError(f"pattern_reduction must be 'mean' or 'sum', got {pattern_reduction!r}")
         self.pattern_reduction = pattern_reduction
+        #: batches trained per source (counted at the forward pass, so a data loader's look-ahead is not)
+        self.source_batches: Counter[str] = Counter()
 
     # ---------------------------------------------------------------- embed
     def embed(self, features: dict[str, Any]) -> Tensor:
@@ -106,6 +109,8 @@ class SAILObjective(nn.Module):
         return [slice_features(features, s, min(s + step, n)) for s in range(0, n, step)]
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        if self.training:
+            self.source_batches[batch["source"]] += 1
         if batch.get("kind") == "seq2item":
             return self.seq2item(batch)
         if batch.get("kind") == "id2item":

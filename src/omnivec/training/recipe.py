@@ -98,6 +98,20 @@ class StageSpec(_Strict):
         False,
         description="mix sources inside batches (no stochastic specialization): omni→omni only, one temperature",
     )
+    source_schedule: str = Field(
+        "iid",
+        description="how steps are dealt to sources: 'iid' draws each step's source by weight (paper); 'smooth' "
+        "gives every prefix of the stage each source's share to within about a step (short stages)",
+    )
+
+    @field_validator("source_schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        from omnivec.data.samplers import SOURCE_SCHEDULES
+
+        if v not in SOURCE_SCHEDULES:
+            raise ValueError(f"unknown source schedule {v!r}; expected one of {sorted(SOURCE_SCHEDULES)}")
+        return v
 
     @model_validator(mode="after")
     def _length(self) -> StageSpec:

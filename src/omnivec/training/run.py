@@ -130,15 +130,15 @@ def stage_weights(stage: StageSpec, recipe: Recipe, data: TrainingData) -> dict[
 class SamplerFactory:
     """A picklable ``multi_dataset_batch_sampler`` (the trainer pickles its arguments into checkpoints)."""
 
-    def __init__(self, weights: dict[str, float], names: list[str], seed: int) -> None:
-        self.weights, self.names, self.seed = weights, names, seed
+    def __init__(self, weights: dict[str, float], names: list[str], seed: int, schedule: str = "iid") -> None:
+        self.weights, self.names, self.seed, self.schedule = weights, names, seed, schedule
 
     def __call__(self, dataset: Any, batch_samplers: Any, generator: Any = None, seed: int | None = 0) -> Any:
         from omnivec.data.samplers import StochasticSpecializationBatchSampler
 
         return StochasticSpecializationBatchSampler(
             dataset, batch_samplers, generator=generator, seed=self.seed, weights=self.weights,
-            source_names=self.names,
+            source_names=self.names, schedule=getattr(self, "schedule", "iid"),  # older checkpoints: iid
         )  # fmt: skip
 
 
@@ -321,6 +321,8 @@ class StageResult:
     seconds: float
     mining: list[dict] = field(default_factory=list)
     skipped_items: int = 0
+    #: batches trained per source in this run of the stage (a resumed stage counts from the resume point)
+    source_batches: dict[str, int] = field(default_factory=dict)
 
 
 def _latest_checkpoint(stage_dir: Path) -> str | None:
@@ -399,7 +401,7 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
         lr_scheduler_kwargs={"min_lr_rate": stage.min_lr_ratio}, weight_decay=stage.weight_decay,
         logging_steps=recipe.logging_steps, save_steps=recipe.save_steps, save_total_limit=1, seed=recipe.seed + index,
         report_to=[], dataloader_drop_last=True, remove_unused_columns=False, disable_tqdm=not progress,
-        multi_dataset_batch_sampler=SamplerFactory(weights, names, recipe.seed + index), use_cpu=not torch.cuda.is_available(),
+        multi_dataset_batch_sampler=SamplerFactory(weights, names, recipe.seed + index, stage.source_schedule), use_cpu=not torch.cuda.is_available(),
         max_grad_norm=1.0,
         learning_rate_mapping=tower_lr_mapping(model, stage.lr * recipe.tower_lr_multiplier)
         if recipe.tower_lr_multiplier != 1.0
@@ -415,7 +417,8 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
         objective.loss.load_state_dict(load_file(str(Path(resume) / LOSS_STATE)))
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
-    return StageResult(stage.name, max_steps, time.perf_counter() - t0, mining_log, len(collator.skipped))
+    return StageResult(stage.name, max_steps, time.perf_counter() - t0, mining_log, len(collator.skipped),
+                       dict(objective.source_batches.most_common()))  # fmt: skip
 
 
 def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str], None] = print) -> Path:
@@ -467,6 +470,7 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str],
             echo(
                 f"  mined {m['source']}: λ*={m['lambda_star']} (F1 {m['f1']}), {m['mean_negatives']} negatives/query"
             )
+        echo("  batches per source: " + ", ".join(f"{n} {c}" for n, c in result.source_batches.items()))
         if result.skipped_items:
             echo(f"  skipped {result.skipped_items} undecodable item(s); see the log")
         with atomic_dir(final) as tmp:
