@@ -169,3 +169,29 @@ def test_sampling_correction_gives_each_target_its_log_share(cre_setup):
     share = [sum(r["target_item"] == t for r in rows) / len(rows) for t in targets]
     torch.testing.assert_close(batch["target_log_q"], torch.tensor(np.log(share), dtype=torch.float32))
     assert "target_log_q" not in SAILCollator(model, data)([{"source": "seq2item", "row": 0}])
+
+
+def test_seq_target_id_weight_adds_the_targets_id_distillation(cre_setup):
+    """With ``cre.seq_target_id_weight`` a seq→item step also distils its targets onto the ID tables:
+    the loss is the seq→item NCE plus weight × the ID alignment of the same target embeddings."""
+    model, data, recipe, run_dir = cre_setup
+    tables = load_id_tables(recipe.cre, run_dir)
+    rows = [{"source": "seq2item", "row": i} for i in range(8)]
+    batch = SAILCollator(model, data, id_tables=tables)(rows)
+    targets = [data.source("seq2item").rows[i]["target_item"] for i in range(8)]
+    expected_mask = [t in tables["teacher"] for t in targets]
+    assert batch["id_mask"]["teacher"].tolist() == expected_mask and any(expected_mask)
+    assert "id_vectors" not in SAILCollator(model, data)(rows)  # no ID tables in the stage: nothing attached
+    joint = recipe.model_copy(update={"cre": recipe.cre.model_copy(update={"seq_target_id_weight": 0.5})})
+    torch.manual_seed(0)
+    plain = build_objective(model, recipe, data, recipe.stages[0], tables)
+    torch.manual_seed(0)  # the same random ID projection in both objectives
+    both = build_objective(model, joint, data, joint.stages[0], tables)
+    with torch.no_grad():
+        a, b = plain(batch), both(batch)
+        target = both.embed(batch["target"]["features"])
+        id_loss = both.id_head(target, batch["id_vectors"], batch["id_mask"])
+    assert "loss/seq_target_id" not in a
+    torch.testing.assert_close(b["loss/seq_target_id"], id_loss)
+    torch.testing.assert_close(b["loss"], a["loss"] + 0.5 * id_loss)
+    assert id_loss > 0

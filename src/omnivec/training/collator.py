@@ -284,19 +284,26 @@ class SAILCollator:
             if self.sampling_correction:
                 log_q = self.target_log_q(name)
                 batch["target_log_q"] = torch.tensor([log_q[i] for i in kept], dtype=torch.float32)
+            if self.id_tables:  # a stage with ID tables: the objective may distil the targets too
+                batch["id_vectors"], batch["id_mask"] = self._id_vectors(kept)
             return batch
         kept = [
             source.rows[r]["query_item"] for r in rows if decode(source.rows[r]["query_item"]) is not None
         ]
         batch["target"] = {"features": self.inp.pack([decoded[i] for i in kept], segments)}
-        batch["id_vectors"], batch["id_mask"] = {}, {}
+        batch["id_vectors"], batch["id_mask"] = self._id_vectors(kept)
+        return batch
+
+    def _id_vectors(self, items: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Per ID table: the items' vectors [B, d] (zeros where an item has none) and the has-vector mask."""
+        vectors_out, masks = {}, {}
         for table, vectors in self.id_tables.items():
             dim = len(next(iter(vectors.values())))
-            mat = np.zeros((len(kept), dim), dtype=np.float32)
-            mask = np.zeros(len(kept), dtype=bool)
-            for b, item_id in enumerate(kept):
+            mat = np.zeros((len(items), dim), dtype=np.float32)
+            mask = np.zeros(len(items), dtype=bool)
+            for b, item_id in enumerate(items):
                 if item_id in vectors:
                     mat[b], mask[b] = vectors[item_id], True
-            batch["id_vectors"][table] = torch.from_numpy(mat)
-            batch["id_mask"][table] = torch.from_numpy(mask)
-        return batch
+            vectors_out[table] = torch.from_numpy(mat)
+            masks[table] = torch.from_numpy(mask)
+        return vectors_out, masks

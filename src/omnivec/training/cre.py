@@ -53,6 +53,12 @@ class CRESpec(BaseModel):
         "the content model's item embeddings onto each ID table, so the first steps already distil",
     )
     ridge_alpha: float = Field(1.0, gt=0, description="L2 strength of the ridge start of the ID projection")
+    seq_target_id_weight: float = Field(
+        0.0,
+        ge=0,
+        description="in stages that list id2item, seq→item batches also distil their target items onto the ID "
+        "tables with this weight (the targets are embedded anyway; 0: the two tasks stay on separate steps)",
+    )
     sampling_correction: bool = Field(
         False,
         description="seq→item NCE subtracts each in-batch target's log frequency as a target (Yi et al. 2019), "

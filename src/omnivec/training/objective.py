@@ -83,6 +83,7 @@ class SAILObjective(nn.Module):
         sequence_grad: bool = False,
         id_head: nn.Module | None = None,
         id_loss: str = "cosine_mse",
+        seq_target_id_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -92,6 +93,8 @@ class SAILObjective(nn.Module):
         self.sequence_grad = sequence_grad
         self.id_head = id_head
         self.id_loss = id_loss
+        #: seq→item batches that carry ID vectors also distil their targets (one forward serves both)
+        self.seq_target_id_weight = seq_target_id_weight
         self.mini_batch_size = mini_batch_size
         if pattern_reduction not in ("mean", "sum"):
             raise ValueError(f"pattern_reduction must be 'mean' or 'sum', got {pattern_reduction!r}")
@@ -164,7 +167,9 @@ class SAILObjective(nn.Module):
     def seq2item(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Sequence → item: NCE between the encoded history and the target item (in-batch negatives).
         With ``sequence_grad`` off (default, our CPU-budget choice) the history is embedded without a graph:
-        the target side learns to sit at its users' interest centre."""
+        the target side learns to sit at its users' interest centre. With ``seq_target_id_weight`` > 0 and ID
+        vectors in the batch (a stage that also lists id2item), the targets are distilled onto the ID tables too,
+        from the same forward pass."""
         if self.sequence_encoder is None:
             raise ValueError("a seq2item batch needs a sequence encoder (recipe cre.sequence_encoder)")
         if "vectors" in batch["history"]:  # frozen histories (cre.history: frozen): no forward, no graph
@@ -179,8 +184,13 @@ class SAILObjective(nn.Module):
         seq = self.sequence_encoder(hist[index.clamp(min=0)] * mask.unsqueeze(-1), mask)
         out = self.loss.nce_mrl(seq, target, source=batch["source"], target_groups=batch.get("target_groups"),
                                 target_log_q=batch.get("target_log_q"))  # fmt: skip
-        return {"loss": out["loss"], "loss/seq2item": out["loss"].detach(),
-                "nce_mrl/temperature": out["temperature"]}  # fmt: skip
+        result = {"loss": out["loss"], "loss/seq2item": out["loss"].detach(),
+                  "nce_mrl/temperature": out["temperature"]}  # fmt: skip
+        if self.seq_target_id_weight > 0 and self.id_head is not None and "id_vectors" in batch:
+            id_loss = self.id_head(target, batch["id_vectors"], batch["id_mask"], kind=self.id_loss)
+            result["loss"] = result["loss"] + self.seq_target_id_weight * id_loss
+            result["loss/seq_target_id"] = id_loss.detach()
+        return result
 
     def id2item(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """ID → item: project the omni embedding into each ID table's space and align (feature distillation)."""
