@@ -32,23 +32,18 @@ TASKS = ["seq2item-future", "id-i2i", "ctr", "copair-i2i", "content-i2i", "searc
 STAGE_KEYS = ("steps", "lr", "min_lr_ratio", "source_schedule")
 
 
-def _is_cre(stage: dict[str, Any]) -> bool:
-    from omnivec.training.cre import CRE_SOURCES
-
-    return isinstance(stage["sources"], list) and bool(set(stage["sources"]) & set(CRE_SOURCES))
-
-
 def _recipe(profile: Any, world: Path, out: Path, seed: int, *, cre: bool, patch: dict[str, Any]) -> Any:
     from omnivec.quickstart.pipeline import recipe_path
+    from omnivec.training.cre import is_cre_stage
     from omnivec.training.recipe import load_recipe, recipe_from_dict
 
     raw = load_recipe(recipe_path(profile.recipe), {"data": str(world), "output_dir": str(out), "seed": seed})
     raw = raw.model_dump(mode="json")
     if not cre:
-        raw["stages"] = [s for s in raw["stages"] if not _is_cre(s)]
+        raw["stages"] = [s for s in raw["stages"] if not is_cre_stage(s["sources"])]
         return recipe_from_dict(raw, "content stages")
     for stage in raw["stages"]:
-        if _is_cre(stage):
+        if is_cre_stage(stage["sources"]):
             stage.update({k: patch[k] for k in STAGE_KEYS if k in patch})
             if stage["name"] in patch.get("weights", {}):
                 stage["weights"] = patch["weights"][stage["name"]]

@@ -105,6 +105,7 @@ def run_ablations(out: Path, world: Path, profile: Any, seed: int, echo: Callabl
     from omnivec.evaluation.embedders import OmniEmbedder
     from omnivec.evaluation.tasks import evaluate
     from omnivec.quickstart.pipeline import recipe_path
+    from omnivec.training.cre import is_cre_stage
     from omnivec.training.data import TrainingData
     from omnivec.training.recipe import load_recipe, recipe_from_dict
     from omnivec.training.run import train_recipe
@@ -113,7 +114,7 @@ def run_ablations(out: Path, world: Path, profile: Any, seed: int, echo: Callabl
         recipe_path(profile.recipe), {"data": str(world), "output_dir": "unused", "seed": seed}
     )
     raw = base.model_dump(mode="json")
-    raw["stages"] = [s for s in raw["stages"] if not s["name"].startswith("CRE")]
+    raw["stages"] = [s for s in raw["stages"] if not is_cre_stage(s["sources"])]
     tasks = [
         t for t in full if "/" not in t and task_kind(t) in ("i2i", "q2i")
     ]  # seq2item, id-i2i: not content

@@ -86,13 +86,14 @@ def ensure_world(world_dir: Path, size: str, seed: int, echo: Echo) -> None:
 
 def train_sail(out: Path, world: Path, profile: Profile, seed: int, echo: Echo) -> tuple[Path, Path]:
     """Train the full recipe; returns (content-only model, final model)."""
+    from omnivec.training.cre import is_cre_stage
     from omnivec.training.recipe import load_recipe
     from omnivec.training.run import train_recipe
 
     recipe = load_recipe(recipe_path(profile.recipe), {"data": str(world), "output_dir": str(out / "sail"),
                                                        "seed": seed})  # fmt: skip
     final = train_recipe(recipe, echo=echo)
-    content = [i for i, s in enumerate(recipe.stages) if not s.name.startswith("CRE")]
+    content = [i for i, s in enumerate(recipe.stages) if not is_cre_stage(s.sources)]
     last = recipe.stages[content[-1]]
     content_dir = out / "sail" / f"stage{content[-1] + 1}-{last.name}" / "final"
     return content_dir, final

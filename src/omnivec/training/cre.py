@@ -29,6 +29,12 @@ SEQ2ITEM, ID2ITEM = "seq2item", "id2item"
 CRE_SOURCES = (SEQ2ITEM, ID2ITEM)
 
 
+def is_cre_stage(sources: list[str] | str) -> bool:
+    """Whether a stage with these ``sources`` is a CRE stage: it lists seq2item or id2item (``all`` never does:
+    the CRE sources exist only once a CRE stage has built them)."""
+    return isinstance(sources, list) and bool(set(sources) & set(CRE_SOURCES))
+
+
 class CRESpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
