@@ -14,7 +14,13 @@ from eval_helpers import OracleEmbedder, RandomEmbedder
 from omnivec.errors import ConfigError
 from omnivec.evaluation import tasks as tasks_mod
 from omnivec.evaluation.cache import EmbeddingCache
-from omnivec.evaluation.embedders import mean_sequence, sequence_fn
+from omnivec.evaluation.embedders import (
+    USER_VECTORS,
+    centred_sequence,
+    corpus_centre,
+    mean_sequence,
+    sequence_fn,
+)
 from omnivec.evaluation.tasks import evaluate
 from omnivec.world import load_manifest
 
@@ -121,6 +127,50 @@ def test_mean_sequence_default() -> None:
     out = mean_sequence([[a, b], [a], []])
     np.testing.assert_allclose(out, [[2**-0.5, 2**-0.5], [1.0, 0.0], [0.0, 0.0]], atol=1e-6)
     assert sequence_fn(RandomEmbedder()) is mean_sequence
+
+
+def test_centred_user_vector_takes_the_corpus_centroid_out() -> None:
+    # every item is mostly the shared direction e0; users differ only in the small e1 / e2 parts
+    centre = np.array([0.9, 0.0, 0.0], np.float32)
+    hub = np.array([1.0, 0.0, 0.0], np.float32)  # the most central item: nobody's taste
+    mine = np.array([0.8, 0.6, 0.0], np.float32)  # the user's side of the space (e1)
+    other = np.array([0.8, 0.0, 0.6], np.float32)
+    history = [[np.array([0.99, 0.141, 0.0], np.float32), np.array([0.99, 0.141, 0.0], np.float32)]]
+    corpus = np.stack([hub, mine, other])
+    plain = mean_sequence(history)[0] @ corpus.T
+    assert int(np.argmax(plain)) == 0  # the plain mean ranks the hub first
+    centred = centred_sequence(history, centre)
+    manual = history[0][0] - centre
+    np.testing.assert_allclose(
+        centred[0], manual / np.linalg.norm(manual), atol=1e-6
+    )  # (mean − c), re-normalised
+    assert int(np.argmax(centred[0] @ corpus.T)) == 1
+    # zero centre = the plain mean; empty histories stay zero rows; failed (zero) corpus rows do not count
+    np.testing.assert_allclose(centred_sequence([*history, []], np.zeros(3))[0], mean_sequence(history)[0])
+    assert not centred_sequence([*history, []], centre)[1].any()
+    np.testing.assert_allclose(corpus_centre(np.stack([hub, mine, np.zeros(3, np.float32)])), [0.9, 0.3, 0.0])
+    np.testing.assert_allclose(
+        USER_VECTORS["centred"](history, corpus), centred_sequence(history, corpus.mean(0))
+    )
+
+
+def test_user_vector_option_reaches_seq2item_and_is_validated(tiny_world: Path) -> None:
+    mean = evaluate(RandomEmbedder(), tiny_world, ["seq2item"], progress=False)
+    cen = evaluate(RandomEmbedder(), tiny_world, ["seq2item"], progress=False, user_vector="centred")
+    assert mean["_meta"]["user_vector"] == "mean" and cen["_meta"]["user_vector"] == "centred"
+    assert mean["seq2item"] != cen["seq2item"]  # a different user vector ranks differently
+
+    class Hooked(RandomEmbedder):
+        def embed_sequence(self, histories: list[list[np.ndarray]]) -> np.ndarray:
+            return mean_sequence(histories)
+
+    # an embedder's own embed_sequence wins over the option
+    assert (
+        evaluate(Hooked(), tiny_world, ["seq2item"], progress=False, user_vector="centred")["seq2item"]
+        == (mean["seq2item"])
+    )
+    with pytest.raises(ConfigError, match="user_vector 'median'"):
+        evaluate(RandomEmbedder(), tiny_world, ["seq2item"], progress=False, user_vector="median")
 
 
 def test_failed_items_are_counted_and_score_zero(tiny_world: Path) -> None:

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from omnivec.errors import ConfigError
 from omnivec.recsys.alignment import (
     SEQUENCE_ENCODERS,
+    CentredMeanSequenceEncoder,
     IDAlignmentHead,
     IDProjection,
     MeanSequenceEncoder,
@@ -29,6 +30,27 @@ def test_mean_encoder_equals_manual_mean() -> None:
     # all-padding row: zero vector, no NaN
     z = MeanSequenceEncoder()(h[:1], torch.zeros(1, 5, dtype=torch.bool))
     assert torch.all(z == 0)
+
+
+def test_centred_encoder_subtracts_its_centre_and_saves_it() -> None:
+    torch.manual_seed(0)
+    h = torch.randn(3, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    enc = build_sequence_encoder({"kind": "centred", "dim": 8})
+    assert isinstance(enc, CentredMeanSequenceEncoder)
+    with pytest.raises(ConfigError, match="set_centre"):
+        enc(h, mask)  # no centre yet: refuse rather than silently act as the plain mean
+    c = np.linspace(-1, 1, 8).astype(np.float32)
+    enc.set_centre(c)
+    out = enc(h, mask)
+    for b in range(2):
+        manual = h[b, mask[b]].mean(0) - torch.from_numpy(c)
+        assert torch.allclose(out[b], manual / manual.norm(), atol=1e-6)
+    assert torch.all(out[2] == 0)  # an all-padding row stays zero (not −c)
+    # a zero centre is the plain mean; the centre is a buffer (saved with the state, never trained)
+    enc.set_centre(np.zeros(8))
+    assert torch.allclose(enc(h, mask)[:2], MeanSequenceEncoder()(h, mask)[:2], atol=1e-6)
+    assert "centre" in enc.state_dict() and not list(enc.parameters())
 
 
 def test_transformer_encoder_ignores_padding() -> None:
@@ -56,7 +78,7 @@ def test_transformer_encoder_ignores_padding() -> None:
 
 
 def test_registry_and_config_errors() -> None:
-    assert set(SEQUENCE_ENCODERS) >= {"mean", "transformer"}
+    assert set(SEQUENCE_ENCODERS) >= {"mean", "centred", "transformer"}
     with pytest.raises(ConfigError, match="unknown"):
         build_sequence_encoder({"kind": "lstm"})
     with pytest.raises(ConfigError, match="divisible"):

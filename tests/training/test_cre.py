@@ -136,6 +136,34 @@ def test_frozen_histories_are_embedded_once_and_equal_live_ones(tiny_world, tmp_
     assert int((batch["history"]["index"] >= 0).sum()) == sum(i != first[0] for i in first)
 
 
+def test_centred_sequence_encoder_is_centred_on_the_cre_item_embeddings(tiny_world, tmp_path):
+    from omnivec.errors import ConfigError
+    from omnivec.training.cre import load_item_embeddings
+
+    model = omnivec.build("tiny", seed=0).eval()
+    data = TrainingData(tiny_world)
+    spec = CRESpec(
+        id_teacher={"dim": 8, "epochs": 1}, content_filter="tokens", sequence_encoder={"kind": "centred"}
+    )
+    prepare_cre(spec, data, model, tmp_path, echo=lambda s: None)
+    memo = load_item_embeddings(tmp_path)  # live histories, yet the history items are embedded for the centre
+    assert {i for r in data.source("seq2item").rows for i in r["query_items"]} <= set(memo)
+    recipe = recipe_from_dict({
+        "name": "t", "data": str(tiny_world), "output_dir": str(tmp_path), "cre": spec.model_dump(),
+        "stages": [{"name": "CRE", "sources": ["seq2item"], "steps": 1}],
+    })  # fmt: skip
+    with pytest.raises(ConfigError, match="centred"):
+        build_objective(model, recipe, data, recipe.stages[0])  # no item embeddings: no centre to take
+    objective = build_objective(model, recipe, data, recipe.stages[0], item_emb=memo)
+    centre = np.mean(np.stack(list(memo.values())), axis=0)
+    np.testing.assert_allclose(objective.sequence_encoder.centre.numpy(), centre, atol=1e-6)
+    batch = SAILCollator(model, data)([{"source": "seq2item", "row": i} for i in range(8)])
+    out = objective(batch)
+    out["loss"].backward()
+    assert any(p.grad is not None for p in model.fusion.parameters())
+    model.zero_grad()
+
+
 def test_ridge_start_distils_from_the_first_step(cre_setup):
     model, data, recipe, run_dir = cre_setup
     from omnivec.training.cre import ItemEmbeddings, items_path

@@ -13,9 +13,9 @@ How each task type is scored:
 - **pair classification** (q2i rows with ``label`` / ``score``, paper §5.1 item 6): the cosine of each
   (query, item) pair is the positive probability; AUC over all rows, separability, and Spearman ρ against
   ``score`` when graded.
-- **seq2item**: the user vector is the embedder's ``embed_sequence`` (default: mean, re-normalised) of the
-  history items' ``i2i``/``target`` embeddings, ranked against the corpus; nothing is excluded (the task's
-  ``relevant`` decides).
+- **seq2item**: the user vector is the embedder's ``embed_sequence`` of the history items' ``i2i``/``target``
+  embeddings or, without one, ``user_vector``: ``mean`` (re-normalised) or ``centred`` (the mean minus the
+  corpus centroid); ranked against the corpus; nothing is excluded (the task's ``relevant`` decides).
 - **cls**: items (``cls``/``query``) against the label texts (``cls``/``target``); top-1 accuracy, Recall@k if
   listed.
 - **ctr** and the recommender's own tasks: :func:`omnivec.recsys.evaluate.recsys_tasks` on the ``i2i``/``target``
@@ -42,7 +42,7 @@ from omnivec.data.schema import TaskConfig
 from omnivec.errors import ConfigError, DataFormatError
 from omnivec.evaluation.cache import EmbeddingCache
 from omnivec.evaluation.dataset import EvalData, open_data
-from omnivec.evaluation.embedders import Embedder, sequence_fn
+from omnivec.evaluation.embedders import USER_VECTORS, Embedder, user_vector_fn
 from omnivec.evaluation.metrics import accuracy, auc, separability
 from omnivec.evaluation.retrieval import histogram, rank_queries, sample_negatives
 
@@ -101,11 +101,13 @@ class _Run:
     """State of one :func:`evaluate` call."""
 
     def __init__(self, embedder: Embedder, data: EvalData, cache: EmbeddingCache, *, ks: Sequence[int],
-                 cold_split: bool, max_queries: int | None, seed: int, per_query: bool = False) -> None:  # fmt: skip
+                 cold_split: bool, max_queries: int | None, seed: int, per_query: bool = False,
+                 user_vector: str = "mean") -> None:  # fmt: skip
         self.embedder, self.data, self.cache = embedder, data, cache
         self.keep_per_query = per_query
         self.per_query: dict[str, dict[str, np.ndarray]] = {}
         self.ks, self.cold_split, self.max_queries, self.seed = tuple(ks), cold_split, max_queries, seed
+        self.user_vector = user_vector_fn(embedder, user_vector)
         self.results: dict[str, dict[str, float]] = {}
         self.meta: dict[str, Any] = {"n_queries": {}, "n_cold": {}, "task_seconds": {}, "similarity": {},
                                      "headline": {}, "skipped_tasks": {}, "notes": []}  # fmt: skip
@@ -181,7 +183,7 @@ class _Run:
             flat = self.cache.items([i for h in hist_ids for i in h], *SEQ_ITEM_PROMPT)
             cuts = np.cumsum([0] + [len(h) for h in hist_ids])
             histories = [list(flat[cuts[q] : cuts[q + 1]]) for q in range(len(rows))]
-            queries = np.asarray(sequence_fn(self.embedder)(histories), dtype=np.float32)
+            queries = np.asarray(self.user_vector(histories, corpus), dtype=np.float32)
             failed = ~np.any(queries != 0, axis=1)
             exclude = None
         else:
@@ -337,6 +339,7 @@ def evaluate(
     seed: int = 0,
     cache: EmbeddingCache | None = None,
     per_query: bool = False,
+    user_vector: str = "mean",
 ) -> dict[str, Any]:
     """Evaluate ``embedder`` on the tasks of ``data_dir`` (a world or a dataset folder).
 
@@ -353,6 +356,9 @@ def evaluate(
         per_query: also return each query's values in ``_meta["per_query"]`` (numpy arrays, so pop them
             before writing JSON): ``{task: {metric: values}}`` for retrieval tasks and ``{task: {"score",
             "label"}}`` for pair tasks, what :mod:`omnivec.evaluation.compare` needs for paired intervals.
+        user_vector: the seq2item user vector of embedders without ``embed_sequence``: ``mean`` (the paper's)
+            or ``centred`` (the mean minus the corpus centroid; see
+            :func:`~omnivec.evaluation.embedders.centred_sequence`).
 
     Returns:
         ``{task: {metric: float}}`` plus ``"_meta"``: queries per task, embedder name, seconds, failed items,
@@ -368,10 +374,12 @@ def evaluate(
         raise ConfigError(
             f"unknown task(s) {sorted(set(wanted) - known)}; available: {', '.join(data.task_names)}"
         )
+    if user_vector not in USER_VECTORS:
+        raise ConfigError(f"user_vector {user_vector!r} is unknown; expected one of {sorted(USER_VECTORS)}")
     if cache is None:
         cache = EmbeddingCache(embedder, data.item, progress=progress)
     run = _Run(embedder, data, cache, ks=ks, cold_split=cold_split, max_queries=max_queries, seed=seed,
-               per_query=per_query)  # fmt: skip
+               per_query=per_query, user_vector=user_vector)  # fmt: skip
     own = [t for t in data.tasks if t.type != "ctr" and (wanted is None or t.name in wanted)]
     for cfg in tqdm(own, desc="tasks", unit="task", disable=not progress):
         t1 = time.perf_counter()
@@ -385,6 +393,7 @@ def evaluate(
         embedder=getattr(embedder, "name", type(embedder).__name__),
         data=str(data.root),
         ks=list(ks),
+        user_vector=user_vector,
         seconds=round(time.perf_counter() - t0, 3),
         embedded=dict(cache.computed),
         skipped_items={"count": len(failed), "items": failed[:_MAX_LISTED], "errors": errors[:_MAX_LISTED]},

@@ -148,7 +148,7 @@ class SequenceEncoderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field("mean", description="a key of SEQUENCE_ENCODERS: mean | transformer | yours")
+    kind: str = Field("mean", description="a key of SEQUENCE_ENCODERS: mean | centred | transformer | yours")
     dim: int = Field(64, ge=1, description="item embedding dimension D")
     layers: int = Field(3, ge=1, description="transformer layers (paper: 3)")
     heads: int = Field(4, ge=1)
@@ -169,6 +169,35 @@ class MeanSequenceEncoder(nn.Module):
         m = mask.to(history_emb.dtype).unsqueeze(-1)
         mean = (history_emb * m).sum(1) / m.sum(1).clamp_min(1.0)
         return F.normalize(mean, dim=-1)
+
+
+class CentredMeanSequenceEncoder(MeanSequenceEncoder):
+    """Masked mean of the history embeddings minus a fixed catalogue centroid, L2-normalised.
+
+    Trained spaces are anisotropic: every item sits close to the centroid, so a plain mean points at the
+    centroid for every user and its NCE gradient says little about the user. Subtracting the centroid keeps
+    what differs between users. The centroid is a buffer (saved, not learned), set with :meth:`set_centre`
+    from the item embeddings of the model at the start of CRE; the evaluation's ``user_vector: centred`` does
+    the same with the evaluated model's corpus centroid. An all-padding row gives the zero vector.
+    """
+
+    def __init__(self, config: SequenceEncoderConfig | None = None) -> None:
+        super().__init__(config or SequenceEncoderConfig(kind="centred"))
+        self.register_buffer("centre", torch.zeros(0))
+
+    def set_centre(self, centre: np.ndarray | torch.Tensor) -> None:
+        self.centre = torch.as_tensor(np.asarray(centre, dtype=np.float32)).reshape(-1)
+
+    def forward(self, history_emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.centre.numel() != history_emb.shape[-1]:
+            raise ConfigError(
+                f"centred sequence encoder: centre has {self.centre.numel()} values, the history embeddings "
+                f"{history_emb.shape[-1]} (call set_centre with the catalogue centroid first)"
+            )
+        m = mask.to(history_emb.dtype).unsqueeze(-1)
+        mean = (history_emb * m).sum(1) / m.sum(1).clamp_min(1.0)
+        centred = (mean - self.centre.to(mean)) * (m.sum(1) > 0).to(mean.dtype)
+        return F.normalize(centred, dim=-1)
 
 
 class TransformerSequenceEncoder(nn.Module):
@@ -205,6 +234,7 @@ class TransformerSequenceEncoder(nn.Module):
 
 SEQUENCE_ENCODERS: dict[str, type[nn.Module]] = {
     "mean": MeanSequenceEncoder,
+    "centred": CentredMeanSequenceEncoder,
     "transformer": TransformerSequenceEncoder,
 }
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from omnivec.errors import ConfigError
 from omnivec.training.data import TrainingData
 from omnivec.utils.io import write_json, write_parquet
 
@@ -78,6 +79,21 @@ class CRESpec(BaseModel):
         return self
 
 
+def needs_centre(spec: CRESpec) -> bool:
+    """Whether the sequence encoder subtracts a catalogue centroid (taken from the CRE item embeddings)."""
+    return str(spec.sequence_encoder.get("kind", "mean")) == "centred"
+
+
+def item_centroid(item_emb: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean of the CRE item embeddings: the centre of a ``centred`` sequence encoder."""
+    if not item_emb:
+        raise ConfigError(
+            "cre.sequence_encoder kind 'centred' needs the CRE item embeddings (cre/content_items.parquet), "
+            "and none were saved"
+        )
+    return np.mean(np.stack(list(item_emb.values())), axis=0)
+
+
 def cre_dir(run_dir: Path) -> Path:
     return run_dir / "cre"
 
@@ -102,7 +118,7 @@ def prepare_cre(
             kwargs = {"item_ids": ids, "item_emb": emb}
         stats["seq2item"] = build_seq2item_source(data.root, out, interests, **kwargs)
         echo(f"  interest mining: {stats['seq2item']}")
-    if spec.history == "frozen":
+    if spec.history == "frozen" or needs_centre(spec):
         rows = pq.read_table(sources / f"{SEQ2ITEM}.parquet", columns=["query_items"]).column(0).to_pylist()
         memo.get([i for i in dict.fromkeys(i for h in rows for i in h) if i in data.store])
     tables = id_table_paths(spec, run_dir)

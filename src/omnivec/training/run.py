@@ -176,6 +176,7 @@ def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: Stage
     extra: dict[str, Any] = {}
     if recipe.cre is not None:
         from omnivec.recsys.alignment import IDAlignmentHead, build_sequence_encoder
+        from omnivec.training.cre import item_centroid, needs_centre
 
         tables = id_tables or {}
         head = None
@@ -185,8 +186,11 @@ def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: Stage
             )
             if recipe.cre.id_init == "ridge":
                 head.init_ridge(item_emb or {}, tables, alpha=recipe.cre.ridge_alpha)
+        encoder = build_sequence_encoder(recipe.cre.sequence_encoder)
+        if needs_centre(recipe.cre) and SEQ2ITEM in stage_sources(stage, data):
+            encoder.set_centre(item_centroid(item_emb or {}))
         extra = {
-            "sequence_encoder": build_sequence_encoder(recipe.cre.sequence_encoder),
+            "sequence_encoder": encoder,
             "sequence_grad": recipe.cre.sequence_grad,
             "id_head": head,
             "id_loss": recipe.cre.id_loss,
@@ -346,11 +350,11 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     bs = stage.batch_size or recipe.batch_size
     id_tables = history_vectors = item_emb = None
     if recipe.cre is not None and set(names) & set(CRE_SOURCES):
-        from omnivec.training.cre import load_id_tables, load_item_embeddings
+        from omnivec.training.cre import load_id_tables, load_item_embeddings, needs_centre
 
         if ID2ITEM in names:
             id_tables = load_id_tables(recipe.cre, run_dir)
-        if recipe.cre.history == "frozen" or recipe.cre.id_init == "ridge":
+        if recipe.cre.history == "frozen" or recipe.cre.id_init == "ridge" or needs_centre(recipe.cre):
             item_emb = load_item_embeddings(run_dir)
         if recipe.cre.history == "frozen" and SEQ2ITEM in names:
             history_vectors = item_emb
