@@ -25,12 +25,13 @@ def test_eval_command_writes_results_and_report(tiny_model, mini_dataset: Path, 
     res = CliRunner().invoke(
         app,
         ["--model", str(model_dir), "--data", str(mini_dataset), "--tasks", "topic-i2i,topic-cls",
-         "--out", str(out), "--batch-size", "8", "--dimensions", "16"],
+         "--out", str(out), "--batch-size", "8", "--dimensions", "16", "--user-vector", "centred"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "topic-i2i" in res.output and "topic-cls" in res.output and "recall@10" in res.output
     results = json.loads((out / "results.json").read_text())
     assert set(results) >= {"topic-i2i", "topic-cls", "_meta"} and "topic-q2i" not in results
+    assert results["_meta"]["user_vector"] == "centred"
     page = (out / "report.html").read_text()
     assert "<h2>Training</h2>" in page  # MODEL/../train_log.jsonl found by default
     assert "<h2>Embedding map</h2>" in page  # coloured by split: the dataset has no truth/ folder

@@ -43,6 +43,10 @@ def evaluate(
     train_log: list[Path] = typer.Option(
         None, "--train-log", help="train_log.jsonl to plot (default: MODEL/../train_log.jsonl when present)"
     ),
+    user_vector: str = typer.Option(
+        "mean",
+        help="seq2item user vector: mean (the paper's) or centred (the mean minus the corpus centroid)",
+    ),
     seed: int = typer.Option(0),
 ) -> None:
     """Score the model on retrieval, classification, sequence (and recommendation) tasks."""
@@ -60,7 +64,7 @@ def evaluate(
     data_set = open_data(data)
     cache = EmbeddingCache(embedder, data_set.item, progress=True)
     results = run_tasks(embedder, data_set, names, cold_split=cold, progress=True, max_queries=max_queries,
-                        seed=seed, cache=cache)  # fmt: skip
+                        seed=seed, cache=cache, user_vector=user_vector)  # fmt: skip
     map_data = None
     if embedding_map:
         ids = list(data_set.store.ids)
