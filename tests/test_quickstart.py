@@ -46,7 +46,18 @@ def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
         assert rows["score-q2i-cls"]["metric"] == "auc" and rows["content-i2i"]["metric"] == "recall@50"
         for row in rows.values():
             assert row["low"] <= row["difference"] <= row["high"] and row["queries"] > 0
+    # sequence tasks under both user vectors: the one used (every table) and the other one beside it
+    uv = results["meta"]["user_vectors"]
+    assert (uv["used"], uv["other"]) == ("centred", "mean") and results["meta"]["sail"][
+        "user_vector"
+    ] == "centred"
+    assert "seq2item" in uv["tasks"] and set(uv["models"]) == NAMES
+    seq_rows = [results["models"][m]["seq2item"] != uv["models"][m]["seq2item"] for m in NAMES]
+    assert any(seq_rows)  # the user vector changes the ranking
+    assert all(t.startswith("seq2item") for t in uv["tasks"])
+    assert all(row["low"] <= row["difference"] <= row["high"] for row in uv["cre"].values())
     text = "\n".join(lines)
+    assert "Sequence → item with the mean user vector" in text and "CRE's effect on sequence → item" in text
     assert "sail minus each model" in text
     assert "Table 2" in text and "Table 5" in text and "Hybrid retrieval" in text
     assert "Hybrid minus the better single side" in text

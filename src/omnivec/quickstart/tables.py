@@ -146,6 +146,36 @@ def versus_table(results: dict[str, Any]) -> str:
                   ["task / metric", *others])  # fmt: skip
 
 
+def user_vector_table(results: dict[str, Any]) -> str:
+    """Sequence tasks under the user vector the run did not use (``meta.user_vectors``), and ``sail`` minus
+    ``sail-content`` (CRE's effect) under both."""
+    uv = results.get("meta", {}).get("user_vectors") or {}
+    if not uv.get("models"):
+        return ""
+    models = [m for m in _models(results) if m in uv["models"]]
+    rows = [(f"{task} {metric}", [_fmt(uv["models"][m].get(task, {}).get(metric)) for m in models])
+            for task in uv["tasks"] for metric in ("recall@10", "recall@50")]  # fmt: skip
+    table = _table(f"Sequence → item with the {uv['other']} user vector (Recall@k, %; the tables above use "
+                   f"{uv['used']})", rows, ["task / metric", *models])  # fmt: skip
+    cre = uv.get("cre")
+    used = (results.get("meta", {}).get("vs_baselines") or {}).get("models", {}).get("sail-content")
+    if not cre or not used:
+        return table
+
+    def cell(row: dict[str, Any] | None) -> str:
+        return (
+            "-"
+            if not row
+            else f"{100 * row['difference']:+.2f} [{100 * row['low']:+.2f}, {100 * row['high']:+.2f}]"
+        )
+
+    cre_rows = [(task, [cell(used.get(task)), cell(cre.get(task))]) for task in uv["tasks"]]
+    return table + "\n\n" + _table(
+        "CRE's effect on sequence → item (sail minus sail-content, Recall@50 points, paired 95 % interval)",
+        cre_rows, ["task", uv["used"], uv["other"]],
+    )  # fmt: skip
+
+
 def format_tables(results: dict[str, Any]) -> str:
     parts = [
         retrieval_table(results, "Table 2 — i2i retrieval (Recall@k, %)",
@@ -167,6 +197,7 @@ def format_tables(results: dict[str, Any]) -> str:
         results, "Cold-start items only (Recall@50 / AUC / accuracy, %)", [f"{t}/cold" for t in cold],
         ("recall@50", "auc", "accuracy", "auc_match"),
     ))  # fmt: skip
+    parts.append(user_vector_table(results))
     parts.append(versus_table(results))
     parts.append(hybrid_table(results))
     return "\n\n".join(p for p in parts if p)
