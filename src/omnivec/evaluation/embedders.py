@@ -77,18 +77,19 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
+def _history_means(histories: list[list[np.ndarray]]) -> np.ndarray:
+    """The raw (un-normalised) mean of each history; an empty history gives a zero row."""
+    width = next((len(h[0]) for h in histories if len(h)), 0)
+    rows = [np.mean(np.stack(h), axis=0) if len(h) else np.zeros(width, dtype=np.float32) for h in histories]
+    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, width), dtype=np.float32)
+
+
 def mean_sequence(histories: list[list[np.ndarray]]) -> np.ndarray:
     """Default sequence representation: ``u = normalise(mean_i e_i)`` over the history's item embeddings.
 
     An empty history (or one whose items all failed) gives a zero row.
     """
-    rows = []
-    width = next((len(h[0]) for h in histories if len(h)), 0)
-    for h in histories:
-        rows.append(np.mean(np.stack(h), axis=0) if len(h) else np.zeros(width, dtype=np.float32))
-    if not rows:
-        return np.zeros((0, width), dtype=np.float32)
-    return l2_normalise(np.stack(rows))
+    return l2_normalise(_history_means(histories))
 
 
 def corpus_centre(corpus: np.ndarray) -> np.ndarray:
@@ -106,13 +107,9 @@ def centred_sequence(histories: list[list[np.ndarray]], centre: np.ndarray) -> n
     they are. Taking the centroid out leaves the part of the mean that differs between users. Items are not
     touched: the same item index serves both user vectors. Empty histories stay zero rows.
     """
-    means = mean_sequence(histories)
-    if not len(means):
-        return means
-    raw = np.stack([np.mean(np.stack(h), axis=0) if len(h) else np.zeros(means.shape[1], np.float32)
-                    for h in histories])  # fmt: skip
+    means = _history_means(histories)
     empty = ~np.any(means != 0, axis=1)
-    out = l2_normalise(raw - np.asarray(centre, dtype=np.float32)[None, :])
+    out = l2_normalise(means - np.asarray(centre, dtype=np.float32)[None, :])
     out[empty] = 0.0
     return out
 

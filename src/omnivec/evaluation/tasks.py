@@ -42,7 +42,7 @@ from omnivec.data.schema import TaskConfig
 from omnivec.errors import ConfigError, DataFormatError
 from omnivec.evaluation.cache import EmbeddingCache
 from omnivec.evaluation.dataset import EvalData, open_data
-from omnivec.evaluation.embedders import USER_VECTORS, Embedder, user_vector_fn
+from omnivec.evaluation.embedders import Embedder, user_vector_fn
 from omnivec.evaluation.metrics import accuracy, auc, separability
 from omnivec.evaluation.retrieval import histogram, rank_queries, sample_negatives
 
@@ -374,8 +374,6 @@ def evaluate(
         raise ConfigError(
             f"unknown task(s) {sorted(set(wanted) - known)}; available: {', '.join(data.task_names)}"
         )
-    if user_vector not in USER_VECTORS:
-        raise ConfigError(f"user_vector {user_vector!r} is unknown; expected one of {sorted(USER_VECTORS)}")
     if cache is None:
         cache = EmbeddingCache(embedder, data.item, progress=progress)
     run = _Run(embedder, data, cache, ks=ks, cold_split=cold_split, max_queries=max_queries, seed=seed,
