@@ -28,6 +28,7 @@ def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
                 assert isinstance(value, (int, float)) and math.isfinite(value), (name, task, metric)
     html = (tmp_path / "report.html").read_text()
     assert "<html" in html.lower() and "http://" not in html and "https://" not in html
+    assert "seq2item user vector: centred" in html
     assert (tmp_path / "index" / "index.json").is_file() and (tmp_path / "index" / "lexical").is_dir()
     assert {"nickname-q2i", "title-q2i", "code-q2i"} <= set(results["models"]["sail+bm25"])
     assert (tmp_path / "index" / "router.json").is_file()  # the routed hybrid the table reports, served

@@ -171,6 +171,8 @@ def _meta_html(models: dict[str, dict[str, Any]]) -> str:
             continue
         items = [f"<li>data: {html.escape(str(meta.get('data', '?')))}</li>",
                  f"<li>seconds: {meta.get('seconds', '?')}</li>"]  # fmt: skip
+        if meta.get("user_vector"):
+            items.append(f"<li>seq2item user vector: {html.escape(str(meta['user_vector']))}</li>")
         nq = meta.get("n_queries", {})
         if nq:
             items.append(
