@@ -21,7 +21,7 @@ True for real items. Histories are padded on the right (oldest first, real items
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -165,10 +165,17 @@ class MeanSequenceEncoder(nn.Module):
         super().__init__()
         self.config = config or SequenceEncoderConfig()
 
+    #: whether the encoder needs ``set_centre(catalogue centroid)`` before use (the CRE runner provides it)
+    needs_centre: ClassVar[bool] = False
+
     def forward(self, history_emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        m = mask.to(history_emb.dtype).unsqueeze(-1)
-        mean = (history_emb * m).sum(1) / m.sum(1).clamp_min(1.0)
-        return F.normalize(mean, dim=-1)
+        return F.normalize(masked_mean(history_emb, mask), dim=-1)
+
+
+def masked_mean(history_emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the unmasked positions of each row; an all-padding row gives the zero vector."""
+    m = mask.to(history_emb.dtype).unsqueeze(-1)
+    return (history_emb * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
 class CentredMeanSequenceEncoder(MeanSequenceEncoder):
@@ -180,6 +187,8 @@ class CentredMeanSequenceEncoder(MeanSequenceEncoder):
     from the item embeddings of the model at the start of CRE; the evaluation's ``user_vector: centred`` does
     the same with the evaluated model's corpus centroid. An all-padding row gives the zero vector.
     """
+
+    needs_centre: ClassVar[bool] = True
 
     def __init__(self, config: SequenceEncoderConfig | None = None) -> None:
         super().__init__(config or SequenceEncoderConfig(kind="centred"))
@@ -194,9 +203,8 @@ class CentredMeanSequenceEncoder(MeanSequenceEncoder):
                 f"centred sequence encoder: centre has {self.centre.numel()} values, the history embeddings "
                 f"{history_emb.shape[-1]} (call set_centre with the catalogue centroid first)"
             )
-        m = mask.to(history_emb.dtype).unsqueeze(-1)
-        mean = (history_emb * m).sum(1) / m.sum(1).clamp_min(1.0)
-        centred = (mean - self.centre.to(mean)) * (m.sum(1) > 0).to(mean.dtype)
+        mean = masked_mean(history_emb, mask)
+        centred = (mean - self.centre.to(mean)) * mask.any(1, keepdim=True).to(mean.dtype)
         return F.normalize(centred, dim=-1)
 
 

@@ -80,8 +80,11 @@ class CRESpec(BaseModel):
 
 
 def needs_centre(spec: CRESpec) -> bool:
-    """Whether the sequence encoder subtracts a catalogue centroid (taken from the CRE item embeddings)."""
-    return str(spec.sequence_encoder.get("kind", "mean")) == "centred"
+    """Whether the registered sequence encoder subtracts a catalogue centroid (from the CRE item embeddings)."""
+    from omnivec.recsys.alignment import SEQUENCE_ENCODERS
+
+    kind = str(spec.sequence_encoder.get("kind", "mean"))
+    return bool(getattr(SEQUENCE_ENCODERS.get(kind), "needs_centre", False))
 
 
 def item_centroid(item_emb: dict[str, np.ndarray]) -> np.ndarray:
