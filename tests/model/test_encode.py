@@ -80,9 +80,11 @@ def test_save_load_roundtrip_ours_and_sentence_transformers(tiny_model, qwen_tin
         assert (path / "modules.json").is_file()
         assert not list(path.rglob("*.bin")), "weights must be safetensors only"
         expected = model.encode(items, task="q2i", side="target")
-        ours = omnivec.load(path)
+        ours = omnivec.load(
+            path, device=str(model.device)
+        )  # same device: this checks the format, not kernels
         np.testing.assert_allclose(ours.encode(items, task="q2i", side="target"), expected, atol=1e-6)
-        st = SentenceTransformer(str(path), trust_remote_code=True)
+        st = SentenceTransformer(str(path), trust_remote_code=True, device=str(model.device))
         got = st.encode(items, task="q2i", side="target", normalize_embeddings=True)
         np.testing.assert_allclose(got, expected, atol=1e-5)
 

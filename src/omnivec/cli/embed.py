@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from omnivec.cli.options import device_option
+
 
 def embed(
     model: Path = typer.Option(..., help="saved omnivec model folder"),
@@ -15,13 +17,21 @@ def embed(
     side: str = typer.Option("target", help="prompt side: query or target"),
     dimensions: int = typer.Option(None, help="Matryoshka truncation (re-normalised)"),
     batch_size: int = typer.Option(32),
+    device: str = device_option(),
 ) -> None:
     """Embed every item; bad items are skipped and listed in OUT.errors.json."""
     from omnivec.embedding import embed_file
     from omnivec.model import load
+    from omnivec.utils.device import resolve_device
 
     report = embed_file(
-        load(model), items, out, task=task, side=side, dimensions=dimensions, batch_size=batch_size
+        load(model, device=resolve_device(device, setting="--device")),
+        items,
+        out,
+        task=task,
+        side=side,
+        dimensions=dimensions,
+        batch_size=batch_size,
     )
     typer.echo(f"embedded {report.n_ok}/{report.n_items} items -> {report.out}")
     if report.errors:

@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from omnivec.cli.options import device_option
+
 MAP_ITEMS = 5000
 
 
@@ -48,6 +50,7 @@ def evaluate(
         help="seq2item user vector: mean (the paper's) or centred (the mean minus the corpus centroid)",
     ),
     seed: int = typer.Option(0),
+    device: str = device_option(),
 ) -> None:
     """Score the model on retrieval, classification, sequence (and recommendation) tasks."""
     from omnivec.evaluation.cache import EmbeddingCache
@@ -57,10 +60,16 @@ def evaluate(
     from omnivec.evaluation.tasks import SEQ_ITEM_PROMPT
     from omnivec.evaluation.tasks import evaluate as run_tasks
     from omnivec.model import load
+    from omnivec.utils.device import resolve_device
 
     names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     out = out or model / "eval"
-    embedder = OmniEmbedder(load(model), batch_size=batch_size, dimensions=dimensions, name=model.name)
+    embedder = OmniEmbedder(
+        load(model, device=resolve_device(device, setting="--device")),
+        batch_size=batch_size,
+        dimensions=dimensions,
+        name=model.name,
+    )
     data_set = open_data(data)
     cache = EmbeddingCache(embedder, data_set.item, progress=True)
     results = run_tasks(embedder, data_set, names, cold_split=cold, progress=True, max_queries=max_queries,

@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from omnivec.cli.options import device_option
+
 app = typer.Typer(no_args_is_help=True)
 
 _KIND_OPTIONS = ("hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nbits", "nprobe", "refine")
@@ -178,6 +180,7 @@ def search(
     ),
     candidates: int = typer.Option(None, help="hybrid: candidates taken from each side (default 100)"),
     as_json: bool = typer.Option(False, "--json", help="print the hits as JSON"),
+    device: str = device_option(),
 ) -> None:
     """Search an index: embed the query (text and/or media) and/or match its text with BM25; print the top-k
     items: id, score, fields."""
@@ -221,8 +224,9 @@ def search(
             if model_dir is None:
                 raise ConfigError(f"no --model given and index {index} records no model; pass --model DIR")
             from omnivec.model import load
+            from omnivec.utils.device import resolve_device
 
-            loaded = load(model_dir)
+            loaded = load(model_dir, device=resolve_device(device, setting="--device"))
         task = task or idx.info.get("task") or "q2i"
         hits = search_index(
             loaded, idx, query, k, task=task, side=side, mode=mode, fusion=fusion or "rrf",

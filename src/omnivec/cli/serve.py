@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from omnivec.cli.options import device_option
+
 
 def serve(
     model: Path = typer.Option(..., help="saved omnivec model folder"),
@@ -36,11 +38,13 @@ def serve(
     ),
     search_fusion: str = typer.Option("rrf", help="hybrid fusion of requests that name none: rrf | weighted"),
     log_level: str = typer.Option("info"),
+    device: str = device_option(),
 ) -> None:
     """Serve a model (and optionally an index) over HTTP until Ctrl-C / SIGTERM, then drain in-flight work."""
     from pydantic import ValidationError
 
     from omnivec.errors import ConfigError
+    from omnivec.utils.device import resolve_device
 
     try:
         import uvicorn
@@ -82,7 +86,9 @@ def serve(
             typer.secho(
                 f"warning: the index was built from model {recorded}, not {model}", fg="yellow", err=True
             )
-    app = create_app(load(model), index=loaded_index, settings=settings)
+    app = create_app(
+        load(model, device=resolve_device(device, setting="--device")), index=loaded_index, settings=settings
+    )
     auth = f"{len(keys)} API key(s)" if keys else "no API key (anyone who can reach it may use it)"
     typer.echo(f"serving {settings.model_name} on http://{host}:{port}/ ({auth})")
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)

@@ -31,6 +31,7 @@ from omnivec.model.omni_input import OmniInput
 from omnivec.model.pooling import TanhMeanPooling
 from omnivec.model.registry import get_architecture
 from omnivec.model.vision import VisionTower
+from omnivec.utils.device import resolve_device
 
 _TRUSTED_PREFIXES = ("omnivec.", "sentence_transformers.")
 
@@ -183,9 +184,12 @@ class OmniModel(SentenceTransformer):
 
 # ---------------------------------------------------------------- build/load
 def build(
-    arch: str | os.PathLike | ArchitectureConfig = "small", *, seed: int = 0, device: str = "cpu"
+    arch: str | os.PathLike | ArchitectureConfig = "small", *, seed: int = 0, device: str | None = "cpu"
 ) -> OmniModel:
-    """Build a fresh model of architecture ``arch`` (a registered name, a JSON path or a config)."""
+    """Build a fresh model of architecture ``arch`` (a registered name, a JSON path or a config) on ``device``.
+
+    The default is the CPU: a fresh model is for training, and the trainer moves it to its own device (a GPU
+    when there is one). ``"auto"`` builds it on the best device here, as :func:`load` does by default."""
     cfg = get_architecture(arch)
     torch.manual_seed(seed)
     fusion = Fusion(cfg.fusion.model_dump(mode="json"))
@@ -222,7 +226,7 @@ def build(
     if audio is not None:
         modules.append(audio)
     modules += [fusion, TanhMeanPooling(width, cfg.pooling.matryoshka_dims), Normalize()]
-    model = OmniModel(modules=modules, device=device)
+    model = OmniModel(modules=modules, device=resolve_device(device))
     model.model_card_data.model_name = f"omnivec {cfg.name}"
     return model
 
@@ -239,9 +243,9 @@ def _check_module_types(path: Path) -> None:
             )
 
 
-def load(path: str | os.PathLike, *, device: str = "cpu") -> OmniModel:
-    """Load a saved omnivec model folder. Only omnivec and sentence-transformers module classes are imported,
-    and only safetensors weights are read."""
+def load(path: str | os.PathLike, *, device: str | None = "auto") -> OmniModel:
+    """Load a saved omnivec model folder onto ``device`` (``auto``: a CUDA GPU when there is one, else the CPU).
+    Only omnivec and sentence-transformers module classes are imported, and only safetensors weights are read."""
     p = Path(path)
     _check_module_types(p)
-    return OmniModel(str(p), device=device, trust_remote_code=True, local_files_only=True)
+    return OmniModel(str(p), device=resolve_device(device), trust_remote_code=True, local_files_only=True)
