@@ -57,7 +57,14 @@ def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
     assert any(seq_rows)  # the user vector changes the ranking
     assert all(t.startswith("seq2item") for t in uv["tasks"])
     assert all(row["low"] <= row["difference"] <= row["high"] for row in uv["cre"].values())
+    # CRE's effect at every k of the tables, head and depth apart, each row a paired interval
+    by_k = results["meta"]["cre_by_k"]
+    assert set(by_k["seq2item"]) == {f"recall@{k}" for k in (1, 10, 25, 50, 100)}
+    assert {"recall@50", "recall@100"} <= set(by_k["copair-i2i"])
+    for rows in by_k.values():
+        assert all(r["low"] <= r["difference"] <= r["high"] for r in rows.values())
     text = "\n".join(lines)
+    assert "CRE's effect at each k" in text
     assert "Sequence → item with the mean user vector" in text and "CRE's effect on sequence → item" in text
     assert "sail minus each model" in text
     assert "Table 2" in text and "Table 5" in text and "Hybrid retrieval" in text

@@ -223,3 +223,68 @@ def test_seq_target_id_weight_adds_the_targets_id_distillation(cre_setup):
     torch.testing.assert_close(b["loss/seq_target_id"], id_loss)
     torch.testing.assert_close(b["loss"], a["loss"] + 0.5 * id_loss)
     assert id_loss > 0
+
+
+def test_negative_queue_is_first_in_first_out_and_bounded():
+    from omnivec.training.objective import NegativeQueue
+
+    queue = NegativeQueue(5)
+    assert len(queue) == 0 and queue.negatives(3) == {}
+    for step in range(3):  # three batches of 2: ids 0..5, newest first in the memory
+        vectors = torch.full((2, 4), float(step), requires_grad=True)
+        queue.push(vectors, torch.tensor([2 * step, 2 * step + 1]))
+    assert len(queue) == 5 and not queue.vectors.requires_grad
+    assert queue.groups.tolist() == [4, 5, 2, 3, 0]  # the oldest (id 1) fell out
+    neg = queue.negatives(3)
+    assert neg["hard_negatives"].shape == (3, 5, 4) and neg["hard_negative_groups"].shape == (3, 5)
+    with pytest.raises(ValueError, match="size must be >= 1"):
+        NegativeQueue(0)
+
+
+def test_negative_queue_adds_earlier_targets_as_negatives_except_the_positive(cre_setup):
+    """With ``cre.negative_queue`` each seq→item query also meets the last N targets: the loss equals the NCE
+    with those embeddings as extra negatives, a memory entry of the query's own target item is masked out, and
+    only training steps fill the memory."""
+    model, data, recipe, _ = cre_setup
+    queued = recipe.model_copy(update={"cre": recipe.cre.model_copy(update={"negative_queue": 64})})
+    objective = build_objective(model, queued, data, queued.stages[0])
+    assert objective.queue is not None and objective.queue.size == 64
+    first = SAILCollator(model, data)([{"source": "seq2item", "row": i} for i in range(8)])
+    second = SAILCollator(model, data)([{"source": "seq2item", "row": i} for i in range(8, 16)])
+    objective.eval()
+    with torch.no_grad():
+        objective(first)
+    assert len(objective.queue) == 0, "evaluation must not fill the memory"
+    objective.train()
+    objective.model.eval()  # a training step of the objective, without dropout, so embeddings repeat exactly
+    with torch.no_grad():
+        objective(first)
+        memory = objective.embed(first["target"]["features"])
+        assert len(objective.queue) == len(memory)
+        torch.testing.assert_close(objective.queue.vectors, memory)
+        out = objective(second)
+        target = objective.embed(second["target"]["features"])
+        index = second["history"]["index"]
+        mask = index >= 0
+        hist = second["history"]["vectors"] if "vectors" in second["history"] else objective.embed(
+            second["history"]["features"])  # fmt: skip
+        seq = objective.sequence_encoder(hist[index.clamp(min=0)] * mask.unsqueeze(-1), mask)
+        groups = second["target_groups"]
+        b, n = len(target), len(memory)
+        expected = objective.loss.nce_mrl(
+            seq, target, source="seq2item", target_groups=groups,
+            hard_negatives=memory.unsqueeze(0).expand(b, n, -1),
+            hard_negative_groups=first["target_groups"].unsqueeze(0).expand(b, n),
+        )  # fmt: skip
+        plain = objective.loss.nce_mrl(seq, target, source="seq2item", target_groups=groups)
+    torch.testing.assert_close(out["loss/seq2item"], expected["loss"])
+    assert out["loss/seq2item"] > plain["loss"], "more negatives, a larger loss at the same weights"
+    # each query gains every memory entry except those of its own target item
+    gained = (first["target_groups"][None, :] != groups[:, None]).sum(1).float().mean()
+    torch.testing.assert_close(out["seq2item/negatives"], plain["negatives_per_query"] + gained)
+    assert len(objective.queue) == 16 and objective.queue.groups[:8].tolist() == groups.tolist()
+
+
+def test_negative_queue_refuses_sampling_correction():
+    with pytest.raises(ValueError, match=r"negative_queue and cre\.sampling_correction do not combine"):
+        CRESpec(negative_queue=64, sampling_correction=True)

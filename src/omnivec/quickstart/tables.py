@@ -120,6 +120,12 @@ def hybrid_table(results: dict[str, Any], dense: str = "sail") -> str:
     return table + "\n\n" + gaps
 
 
+def _interval(row: dict[str, Any] | None) -> str:
+    if not row:
+        return "-"
+    return f"{100 * row['difference']:+.2f} [{100 * row['low']:+.2f}, {100 * row['high']:+.2f}]"
+
+
 def versus_table(results: dict[str, Any]) -> str:
     """The reference model minus each other model per task (Recall@50, or AUC for pair tasks), in points
     with paired bootstrap 95 % intervals (``meta.vs_baselines``, :func:`omnivec.evaluation.compare.compare_models`)."""
@@ -133,11 +139,7 @@ def versus_table(results: dict[str, Any]) -> str:
             tasks.setdefault(task, row["metric"])
     rows = []
     for task, metric in tasks.items():
-        cells = []
-        for other in others:
-            row = vs["models"][other].get(task)
-            cells.append("-" if row is None else
-                         f"{100 * row['difference']:+.2f} [{100 * row['low']:+.2f}, {100 * row['high']:+.2f}]")  # fmt: skip
+        cells = [_interval(vs["models"][other].get(task)) for other in others]
         n = vs["models"][others[0]].get(task, {}).get("queries", "")
         # an extra metric's row is keyed "<task>:<metric>" (compare_models(extra_metrics=...))
         rows.append((f"{task.split(':')[0]} {metric} (n={n})", cells))
@@ -162,18 +164,22 @@ def user_vector_table(results: dict[str, Any]) -> str:
     if not cre or not used:
         return table
 
-    def cell(row: dict[str, Any] | None) -> str:
-        return (
-            "-"
-            if not row
-            else f"{100 * row['difference']:+.2f} [{100 * row['low']:+.2f}, {100 * row['high']:+.2f}]"
-        )
-
-    cre_rows = [(task, [cell(used.get(task)), cell(cre.get(task))]) for task in uv["tasks"]]
+    cre_rows = [(task, [_interval(used.get(task)), _interval(cre.get(task))]) for task in uv["tasks"]]
     return table + "\n\n" + _table(
         "CRE's effect on sequence → item (sail minus sail-content, Recall@50 points, paired 95 % interval)",
         cre_rows, ["task", uv["used"], uv["other"]],
     )  # fmt: skip
+
+
+def cre_k_table(results: dict[str, Any]) -> str:
+    """CRE's effect (``sail`` minus ``sail-content``) at every k (``meta.cre_by_k``): head and depth apart."""
+    by_task = results.get("meta", {}).get("cre_by_k") or {}
+    if not by_task:
+        return ""
+    metrics = sorted({m for rows in by_task.values() for m in rows}, key=lambda m: int(m.split("@")[1]))
+    rows = [(task, [_interval(by_task[task].get(m)) for m in metrics]) for task in by_task]
+    return _table("CRE's effect at each k (sail minus sail-content, Recall@k points, paired 95 % interval)", rows,
+                  ["task", *metrics])  # fmt: skip
 
 
 def format_tables(results: dict[str, Any]) -> str:
@@ -198,6 +204,7 @@ def format_tables(results: dict[str, Any]) -> str:
         ("recall@50", "auc", "accuracy", "auc_match"),
     ))  # fmt: skip
     parts.append(user_vector_table(results))
+    parts.append(cre_k_table(results))
     parts.append(versus_table(results))
     parts.append(hybrid_table(results))
     return "\n\n".join(p for p in parts if p)

@@ -72,10 +72,22 @@ class CRESpec(BaseModel):
         "so popular items are not learned away as negatives",
     )
 
+    negative_queue: int = Field(
+        0,
+        ge=0,
+        description="seq→item NCE also meets the last N target embeddings of earlier steps as negatives "
+        "(detached cross-batch memory); 0: in-batch negatives only",
+    )
+
     @model_validator(mode="after")
     def _history_grad(self) -> CRESpec:
         if self.sequence_grad and self.history == "frozen":
             raise ValueError("cre.sequence_grad needs cre.history: live (frozen histories have no graph)")
+        if self.negative_queue and self.sampling_correction:
+            raise ValueError(
+                "cre.negative_queue and cre.sampling_correction do not combine: the memory's negatives would "
+                "miss the log-frequency correction the in-batch ones get; pick one"
+            )
         return self
 
 

@@ -35,6 +35,46 @@ from omnivec.model.omni_input import batch_size_of, slice_features
 from omnivec.training.losses.total import SAILInputs, SAILLoss
 
 
+class NegativeQueue(nn.Module):
+    """First-in first-out memory of the last ``size`` target embeddings (detached) and their group ids: extra
+    seq→item negatives beyond the batch (a cross-batch memory, Wang et al. 2020, "XBM"). A small batch's
+    in-batch softmax only has to beat its other B-1 targets, which teaches the coarse region of a user's
+    interests; the memory makes each query also beat the last ``size`` targets. The embeddings are a few steps
+    old, which stays close while the learning rate is small (CRE fine-tunes). Not saved: a resumed run
+    refills it within ``size / B`` steps."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        if size < 1:
+            raise ValueError(f"NegativeQueue: size must be >= 1, got {size}")
+        self.size = size
+        self.vectors: Tensor | None = None
+        self.groups: Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.vectors is None else int(self.vectors.shape[0])
+
+    def negatives(self, batch: int) -> dict[str, Tensor]:
+        """``hard_negatives`` / ``hard_negative_groups`` arguments of :class:`NCEMRLLoss` for ``batch`` queries
+        (every query sees the whole memory; an entry of a query's positive group is masked by the loss)."""
+        if self.vectors is None or self.groups is None:
+            return {}
+        n, d = self.vectors.shape
+        return {
+            "hard_negatives": self.vectors.unsqueeze(0).expand(batch, n, d),
+            "hard_negative_groups": self.groups.unsqueeze(0).expand(batch, n),
+        }
+
+    @torch.no_grad()
+    def push(self, vectors: Tensor, groups: Tensor) -> None:
+        vectors = vectors.detach()
+        groups = groups.to(device=vectors.device, dtype=torch.long)
+        if self.vectors is not None and self.groups is not None and self.vectors.shape[1] == vectors.shape[1]:
+            vectors = torch.cat([vectors, self.vectors])
+            groups = torch.cat([groups, self.groups])
+        self.vectors, self.groups = vectors[: self.size], groups[: self.size]
+
+
 @contextmanager
 def _replay_rng(state: tuple[Tensor, list[Tensor]] | None) -> Iterator[None]:
     if state is None:
@@ -84,6 +124,7 @@ class SAILObjective(nn.Module):
         id_head: nn.Module | None = None,
         id_loss: str = "cosine_mse",
         seq_target_id_weight: float = 0.0,
+        negative_queue: int = 0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -95,6 +136,8 @@ class SAILObjective(nn.Module):
         self.id_loss = id_loss
         #: seq→item batches that carry ID vectors also distil their targets (one forward serves both)
         self.seq_target_id_weight = seq_target_id_weight
+        #: seq→item negatives from earlier steps' targets (0: in-batch only)
+        self.queue = NegativeQueue(negative_queue) if negative_queue > 0 else None
         self.mini_batch_size = mini_batch_size
         if pattern_reduction not in ("mean", "sum"):
             raise ValueError(f"pattern_reduction must be 'mean' or 'sum', got {pattern_reduction!r}")
@@ -182,10 +225,17 @@ class SAILObjective(nn.Module):
         index = batch["history"]["index"]
         mask = index >= 0
         seq = self.sequence_encoder(hist[index.clamp(min=0)] * mask.unsqueeze(-1), mask)
-        out = self.loss.nce_mrl(seq, target, source=batch["source"], target_groups=batch.get("target_groups"),
-                                target_log_q=batch.get("target_log_q"))  # fmt: skip
+        groups = batch.get("target_groups")
+        memory = self.queue.negatives(len(target)) if self.queue is not None and groups is not None else {}
+        if memory:
+            memory["hard_negative_groups"] = memory["hard_negative_groups"].to(groups.device)
+        out = self.loss.nce_mrl(seq, target, source=batch["source"], target_groups=groups,
+                                target_log_q=batch.get("target_log_q"), **memory)  # fmt: skip
         result = {"loss": out["loss"], "loss/seq2item": out["loss"].detach(),
-                  "nce_mrl/temperature": out["temperature"]}  # fmt: skip
+                  "nce_mrl/temperature": out["temperature"],
+                  "seq2item/negatives": out["negatives_per_query"]}  # fmt: skip
+        if self.queue is not None and groups is not None and self.training:
+            self.queue.push(target, groups)
         if self.seq_target_id_weight > 0 and self.id_head is not None and "id_vectors" in batch:
             id_loss = self.id_head(target, batch["id_vectors"], batch["id_mask"], kind=self.id_loss)
             result["loss"] = result["loss"] + self.seq_target_id_weight * id_loss

@@ -195,6 +195,7 @@ def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: Stage
             "id_head": head,
             "id_loss": recipe.cre.id_loss,
             "seq_target_id_weight": recipe.cre.seq_target_id_weight,
+            "negative_queue": recipe.cre.negative_queue,
         }
     return SAILObjective(model, loss, mini_batch_size=recipe.mini_batch_size,
                          pattern_reduction=spec.pattern_reduction, **extra)  # fmt: skip
