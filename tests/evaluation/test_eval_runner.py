@@ -269,3 +269,47 @@ def test_embedding_cache_shares_rows_between_identical_prompts() -> None:
     assert cache.is_failed("item", "b", "q2i", "target")  # a failure is known under every sharing prompt
     cache.texts(["beach"], "q2i", "query")
     assert sum(n for *_, n in emb.calls) == 4
+
+
+def test_rank_queries_takes_a_row_of_exclusions_per_query() -> None:
+    from omnivec.evaluation.retrieval import rank_queries
+
+    corpus = np.eye(4, dtype=np.float32)
+    queries = np.array([[0.9, 0.5, 0.1, 0.0], [0.0, 0.1, 0.5, 0.9]], np.float32)
+    relevant = [np.array([0, 2]), np.array([3])]
+    exclude = np.array([[0, 1], [-1, -1]])  # query 0 may not see items 0 and 1; query 1 sees everything
+    res = rank_queries(queries, corpus, relevant, recall_ks=[1], exclude=exclude)
+    assert res.indices[0][0] == 2 and 0 not in res.indices[0].tolist() and 1 not in res.indices[0].tolist()
+    # item 0 left query 0's relevant set too, so its one remaining relevant item is found at rank 1
+    assert res.per_query["recall@1"].tolist() == [1.0, 1.0]
+
+
+def test_seq_history_exclude_scores_new_items_only(tiny_world: Path) -> None:
+    """Near-orthogonal random vectors and the plain mean: a user's own history items fill the top of the
+    ranking. With ``keep`` a replayed target counts as a hit; with ``exclude`` the history leaves the
+    candidates and the relevant set, and a row whose target was a replay has nothing left to find."""
+    from omnivec.evaluation.dataset import open_data
+
+    data = open_data(tiny_world)
+    cfg = next(t for t in data.tasks if t.name == "seq2item")
+    corpus = set(data.corpus_ids(cfg))
+    rows = data.rows(cfg)
+    replay = np.array(
+        [r["target_item"] in set(r["query_items"]) and r["target_item"] in corpus for r in rows]
+    )
+    assert replay.any() and not replay.all()  # the tiny world has both kinds of row
+    emb = RandomEmbedder(dim=1024)
+    keep = evaluate(emb, tiny_world, ["seq2item"], progress=False, per_query=True, cold_split=False)
+    new = evaluate(emb, tiny_world, ["seq2item"], progress=False, per_query=True, cold_split=False,
+                   seq_history="exclude")  # fmt: skip
+    assert keep["_meta"]["seq_history"] == "keep" and new["_meta"]["seq_history"] == "exclude"
+    kept = keep["_meta"]["per_query"]["seq2item"]["recall@10"]
+    fresh = new["_meta"]["per_query"]["seq2item"]["recall@10"]
+    np.testing.assert_array_equal(kept[replay], 1.0)  # every replay is found among the ≤ 10 history items
+    np.testing.assert_array_equal(fresh[replay], 0.0)  # ... and is no longer relevant once excluded
+    assert (
+        f"seq2item: {int(replay.sum())} row(s) have no relevant item in the corpus (score 0)"
+        in (new["_meta"]["notes"])
+    )
+    with pytest.raises(ConfigError, match="seq_history 'drop': must be one of keep, exclude"):
+        evaluate(emb, tiny_world, ["seq2item"], progress=False, seq_history="drop")

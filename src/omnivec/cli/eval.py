@@ -49,6 +49,10 @@ def evaluate(
         "mean",
         help="seq2item user vector: mean (the paper's) or centred (the mean minus the corpus centroid)",
     ),
+    seq_history: str = typer.Option(
+        "keep",
+        help="seq2item: keep the history's own items as candidates, or exclude them (new items only)",
+    ),
     seed: int = typer.Option(0),
     device: str = device_option(),
 ) -> None:
@@ -73,7 +77,8 @@ def evaluate(
     data_set = open_data(data)
     cache = EmbeddingCache(embedder, data_set.item, progress=True)
     results = run_tasks(embedder, data_set, names, cold_split=cold, progress=True, max_queries=max_queries,
-                        seed=seed, cache=cache, user_vector=user_vector)  # fmt: skip
+                        seed=seed, cache=cache, user_vector=user_vector,
+                        seq_history=seq_history)  # fmt: skip
     map_data = None
     if embedding_map:
         ids = list(data_set.store.ids)

@@ -40,6 +40,13 @@ class RankingResult:
         return out
 
 
+def excluded_of(exclude: np.ndarray | None, q: int) -> set[int]:
+    """The corpus indices ``exclude`` (``[Q]`` or ``[Q, m]``, -1 = none) removes for query ``q``."""
+    if exclude is None:
+        return set()
+    return {x for x in np.atleast_1d(np.asarray(exclude[q], dtype=np.int64)).tolist() if x >= 0}
+
+
 def rank_queries(
     queries: np.ndarray,
     corpus: np.ndarray,
@@ -52,7 +59,8 @@ def rank_queries(
 ) -> RankingResult:
     """Rank ``corpus`` for every query and score the ranking against ``relevant`` (corpus indices per query).
 
-    ``exclude[q]`` (a corpus index or -1) is removed from query ``q``'s ranking and from its relevant set. A
+    ``exclude[q]`` (a corpus index, or a row of them, -1 = none) is removed from query ``q``'s ranking and from
+    its relevant set. A
     query in ``failed`` (its embedding failed) scores 0 on every metric instead of a random ranking.
     """
     n_q = queries.shape[0]
@@ -60,10 +68,7 @@ def rank_queries(
     idx, sc = topk(queries, corpus, depth, exclude=exclude)
     rel_sets = []
     for q in range(n_q):
-        r = set(np.asarray(relevant[q], dtype=np.int64).tolist())
-        if exclude is not None:
-            r.discard(int(exclude[q]))
-        rel_sets.append(r)
+        rel_sets.append(set(np.asarray(relevant[q], dtype=np.int64).tolist()) - excluded_of(exclude, q))
     per: dict[str, np.ndarray] = {f"recall@{k}": np.zeros(n_q) for k in recall_ks}
     per.update({f"ndcg@{k}": np.zeros(n_q) for k in ndcg_ks})
     rr = np.zeros(n_q)
@@ -101,9 +106,7 @@ def sample_negatives(
     out = []
     for q, rel in enumerate(relevant):
         draw = rng.integers(0, n_corpus, size=per_query * 2)
-        bad = set(rel)
-        if exclude is not None:
-            bad.add(int(exclude[q]))
+        bad = set(rel) | excluded_of(exclude, q)
         out.append(np.array([j for j in draw.tolist() if j not in bad][:per_query], dtype=np.int64))
     return out
 

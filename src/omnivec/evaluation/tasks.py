@@ -97,12 +97,21 @@ def headline_metric(metrics: dict[str, float], listed: Sequence[str] = ()) -> st
     return next(iter(metrics), None)
 
 
+#: what seq→item does with the history's own items: ``keep`` them as candidates (the default; a replay of a
+#: history item counts as a hit) or ``exclude`` them from the candidates and the relevant set (new items only,
+#: the usual "filter what the user has seen" protocol)
+SEQ_HISTORY = ("keep", "exclude")
+
+
 class _Run:
     """State of one :func:`evaluate` call."""
 
     def __init__(self, embedder: Embedder, data: EvalData, cache: EmbeddingCache, *, ks: Sequence[int],
                  cold_split: bool, max_queries: int | None, seed: int, per_query: bool = False,
-                 user_vector: str = "mean") -> None:  # fmt: skip
+                 user_vector: str = "mean", seq_history: str = "keep") -> None:  # fmt: skip
+        if seq_history not in SEQ_HISTORY:
+            raise ConfigError(f"seq_history {seq_history!r}: must be one of {', '.join(SEQ_HISTORY)}")
+        self.seq_history = seq_history
         self.embedder, self.data, self.cache = embedder, data, cache
         self.keep_per_query = per_query
         self.per_query: dict[str, dict[str, np.ndarray]] = {}
@@ -173,6 +182,15 @@ class _Run:
         failed = np.array([self.cache.is_failed(kind, k, task, "query") for k in keys], dtype=bool)
         return emb, failed
 
+    @staticmethod
+    def _history_positions(hist_ids: list[list[str]], pos_of: dict[str, int]) -> np.ndarray:
+        """``[Q, m]`` corpus positions of each row's history items, -1 padded."""
+        found = [[pos_of[i] for i in h if i in pos_of] for h in hist_ids]
+        out = np.full((len(found), max([len(f) for f in found] + [1])), -1, dtype=np.int64)
+        for q, f in enumerate(found):
+            out[q, : len(f)] = f
+        return out
+
     # ------------------------------------------------------------------ task types
     def retrieval(self, cfg: TaskConfig) -> None:
         rows = self._rows(cfg)
@@ -185,7 +203,7 @@ class _Run:
             histories = [list(flat[cuts[q] : cuts[q + 1]]) for q in range(len(rows))]
             queries = np.asarray(self.user_vector(histories, corpus), dtype=np.float32)
             failed = ~np.any(queries != 0, axis=1)
-            exclude = None
+            exclude = self._history_positions(hist_ids, pos_of) if self.seq_history == "exclude" else None
         else:
             queries, failed = self._queries(cfg, rows, task)
             exclude = (
@@ -195,6 +213,8 @@ class _Run:
         relevant = [
             np.array([pos_of[i] for i in (r.get("relevant") or []) if i in pos_of], np.int64) for r in rows
         ]
+        if exclude is not None and exclude.ndim == 2:  # seq_history "exclude": new items only
+            relevant = [np.setdiff1d(rel, ex[ex >= 0]) for rel, ex in zip(relevant, exclude, strict=True)]
         empty = sum(1 for rel in relevant if rel.size == 0)
         if empty:
             self.meta["notes"].append(
@@ -209,6 +229,11 @@ class _Run:
             pos_of.get(r.get("target_item") or "", rel[0] if rel.size else -1)
             for r, rel in zip(rows, relevant, strict=True)
         ]
+        if exclude is not None and exclude.ndim == 2:  # a replayed target is no longer relevant
+            anchors = [
+                a if a in rel else (rel[0] if rel.size else -1)
+                for a, rel in zip(anchors, relevant, strict=True)
+            ]
         rel_sets = [set(rel.tolist()) for rel in relevant]
         negs = sample_negatives(len(ids), rel_sets, exclude, NEGATIVES_PER_QUERY, self.seed)
         ok = [q for q in range(len(rows)) if anchors[q] >= 0 and not failed[q]]
@@ -340,6 +365,7 @@ def evaluate(
     cache: EmbeddingCache | None = None,
     per_query: bool = False,
     user_vector: str = "mean",
+    seq_history: str = "keep",
 ) -> dict[str, Any]:
     """Evaluate ``embedder`` on the tasks of ``data_dir`` (a world or a dataset folder).
 
@@ -359,6 +385,9 @@ def evaluate(
         user_vector: the seq2item user vector of embedders without ``embed_sequence``: ``mean`` (the paper's)
             or ``centred`` (the mean minus the corpus centroid; see
             :func:`~omnivec.evaluation.embedders.centred_sequence`).
+        seq_history: seq2item's history items: ``keep`` them as candidates (a replay counts as a hit) or
+            ``exclude`` them from the candidates and the relevant set (new items only); a row left with no
+            relevant item scores 0 and is counted in ``_meta["notes"]``.
 
     Returns:
         ``{task: {metric: float}}`` plus ``"_meta"``: queries per task, embedder name, seconds, failed items,
@@ -377,7 +406,7 @@ def evaluate(
     if cache is None:
         cache = EmbeddingCache(embedder, data.item, progress=progress)
     run = _Run(embedder, data, cache, ks=ks, cold_split=cold_split, max_queries=max_queries, seed=seed,
-               per_query=per_query, user_vector=user_vector)  # fmt: skip
+               per_query=per_query, user_vector=user_vector, seq_history=seq_history)  # fmt: skip
     own = [t for t in data.tasks if t.type != "ctr" and (wanted is None or t.name in wanted)]
     for cfg in tqdm(own, desc="tasks", unit="task", disable=not progress):
         t1 = time.perf_counter()
@@ -392,6 +421,7 @@ def evaluate(
         data=str(data.root),
         ks=list(ks),
         user_vector=user_vector,
+        seq_history=seq_history,
         seconds=round(time.perf_counter() - t0, 3),
         embedded=dict(cache.computed),
         skipped_items={"count": len(failed), "items": failed[:_MAX_LISTED], "errors": errors[:_MAX_LISTED]},
