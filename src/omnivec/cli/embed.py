@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from omnivec.cli.options import device_option
+from omnivec.cli.options import device_option, load_model
 
 
 def embed(
@@ -21,11 +21,9 @@ def embed(
 ) -> None:
     """Embed every item; bad items are skipped and listed in OUT.errors.json."""
     from omnivec.embedding import embed_file
-    from omnivec.model import load
-    from omnivec.utils.device import resolve_device
 
     report = embed_file(
-        load(model, device=resolve_device(device, setting="--device")),
+        load_model(model, device),
         items,
         out,
         task=task,

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from omnivec.cli.options import device_option
+from omnivec.cli.options import device_option, load_model
 
 MAP_ITEMS = 5000
 
@@ -63,13 +63,11 @@ def evaluate(
     from omnivec.evaluation.report import item_labels, write_report
     from omnivec.evaluation.tasks import SEQ_ITEM_PROMPT
     from omnivec.evaluation.tasks import evaluate as run_tasks
-    from omnivec.model import load
-    from omnivec.utils.device import resolve_device
 
     names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     out = out or model / "eval"
     embedder = OmniEmbedder(
-        load(model, device=resolve_device(device, setting="--device")),
+        load_model(model, device),
         batch_size=batch_size,
         dimensions=dimensions,
         name=model.name,

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from omnivec.cli.options import device_option
+from omnivec.cli.options import device_option, load_model
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -223,10 +223,7 @@ def search(
             model_dir = model or idx.info.get("model")
             if model_dir is None:
                 raise ConfigError(f"no --model given and index {index} records no model; pass --model DIR")
-            from omnivec.model import load
-            from omnivec.utils.device import resolve_device
-
-            loaded = load(model_dir, device=resolve_device(device, setting="--device"))
+            loaded = load_model(model_dir, device)
         task = task or idx.info.get("task") or "q2i"
         hits = search_index(
             loaded, idx, query, k, task=task, side=side, mode=mode, fusion=fusion or "rrf",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from omnivec.cli.options import device_option
+from omnivec.cli.options import device_option, load_model
 
 
 def serve(
@@ -44,7 +44,6 @@ def serve(
     from pydantic import ValidationError
 
     from omnivec.errors import ConfigError
-    from omnivec.utils.device import resolve_device
 
     try:
         import uvicorn
@@ -52,7 +51,6 @@ def serve(
         from omnivec.serve import ServeSettings, create_app
     except ImportError as exc:
         raise ConfigError(f"serving needs {exc.name!r}: pip install 'omnivec[serve]'") from None
-    from omnivec.model import load
 
     keys = [k.strip() for raw in (api_key or []) for k in raw.split(",") if k.strip()]
     try:
@@ -86,9 +84,7 @@ def serve(
             typer.secho(
                 f"warning: the index was built from model {recorded}, not {model}", fg="yellow", err=True
             )
-    app = create_app(
-        load(model, device=resolve_device(device, setting="--device")), index=loaded_index, settings=settings
-    )
+    app = create_app(load_model(model, device), index=loaded_index, settings=settings)
     auth = f"{len(keys)} API key(s)" if keys else "no API key (anyone who can reach it may use it)"
     typer.echo(f"serving {settings.model_name} on http://{host}:{port}/ ({auth})")
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)

@@ -60,8 +60,8 @@ def rank_queries(
     """Rank ``corpus`` for every query and score the ranking against ``relevant`` (corpus indices per query).
 
     ``exclude[q]`` (a corpus index, or a row of them, -1 = none) is removed from query ``q``'s ranking and from
-    its relevant set. A
-    query in ``failed`` (its embedding failed) scores 0 on every metric instead of a random ranking.
+    its relevant set. A query in ``failed`` (its embedding failed) scores 0 on every metric instead of a random
+    ranking.
     """
     n_q = queries.shape[0]
     depth = max([*recall_ks, *ndcg_ks, 1])

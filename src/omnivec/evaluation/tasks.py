@@ -203,9 +203,11 @@ class _Run:
             histories = [list(flat[cuts[q] : cuts[q + 1]]) for q in range(len(rows))]
             queries = np.asarray(self.user_vector(histories, corpus), dtype=np.float32)
             failed = ~np.any(queries != 0, axis=1)
-            exclude = self._history_positions(hist_ids, pos_of) if self.seq_history == "exclude" else None
+            new_only = self.seq_history == "exclude"
+            exclude = self._history_positions(hist_ids, pos_of) if new_only else None
         else:
             queries, failed = self._queries(cfg, rows, task)
+            new_only = False
             exclude = (
                 np.array([pos_of.get(r["query_item"], -1) for r in rows], dtype=np.int64)
                 if cfg.query == "item" else None
@@ -213,7 +215,7 @@ class _Run:
         relevant = [
             np.array([pos_of[i] for i in (r.get("relevant") or []) if i in pos_of], np.int64) for r in rows
         ]
-        if exclude is not None and exclude.ndim == 2:  # seq_history "exclude": new items only
+        if new_only and exclude is not None:  # seq_history "exclude": the history leaves the relevant set too
             relevant = [np.setdiff1d(rel, ex[ex >= 0]) for rel, ex in zip(relevant, exclude, strict=True)]
         empty = sum(1 for rel in relevant if rel.size == 0)
         if empty:
@@ -229,7 +231,7 @@ class _Run:
             pos_of.get(r.get("target_item") or "", rel[0] if rel.size else -1)
             for r, rel in zip(rows, relevant, strict=True)
         ]
-        if exclude is not None and exclude.ndim == 2:  # a replayed target is no longer relevant
+        if new_only:  # a replayed target is no longer relevant: anchor on one that is
             anchors = [
                 a if a in rel else (rel[0] if rel.size else -1)
                 for a, rel in zip(anchors, relevant, strict=True)

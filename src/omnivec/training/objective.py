@@ -69,7 +69,7 @@ class NegativeQueue(nn.Module):
     def push(self, vectors: Tensor, groups: Tensor) -> None:
         vectors = vectors.detach()
         groups = groups.to(device=vectors.device, dtype=torch.long)
-        if self.vectors is not None and self.groups is not None and self.vectors.shape[1] == vectors.shape[1]:
+        if self.vectors is not None and self.groups is not None:
             vectors = torch.cat([vectors, self.vectors])
             groups = torch.cat([groups, self.groups])
         self.vectors, self.groups = vectors[: self.size], groups[: self.size]
