@@ -288,3 +288,49 @@ def test_negative_queue_adds_earlier_targets_as_negatives_except_the_positive(cr
 def test_negative_queue_refuses_sampling_correction():
     with pytest.raises(ValueError, match=r"negative_queue and cre\.sampling_correction do not combine"):
         CRESpec(negative_queue=64, sampling_correction=True)
+
+
+def test_a_learned_sequence_encoder_trains_across_stages_and_is_saved_with_the_model(tiny_world, tmp_path):
+    from omnivec.evaluation.embedders import OmniEmbedder
+    from omnivec.evaluation.tasks import evaluate
+    from omnivec.recsys.alignment import build_sequence_encoder
+    from omnivec.recsys.sequence_io import SequenceVectors, load_sequence_encoder
+    from omnivec.training.run import CRE_STATE, restore_objective, train_recipe
+
+    enc_cfg = {"kind": "transformer", "dim": 32, "heads": 4, "layers": 1}
+    recipe = recipe_from_dict({
+        "name": "t", "data": str(tiny_world), "output_dir": str(tmp_path / "run"), "model": {"arch": "tiny"},
+        "batch_size": 8, "save_steps": 1,
+        "cre": {"id_teacher": {"dim": 8, "epochs": 1}, "content_filter": "tokens", "sequence_encoder": enc_cfg},
+        "stages": [{"name": "S1", "sources": ["seq2item"], "steps": 2, "lr": 1e-3},
+                   {"name": "S2", "sources": ["seq2item"], "steps": 2, "lr": 1e-3}],
+    })  # fmt: skip
+    model_dir = train_recipe(recipe, progress=False, echo=lambda s: None)
+    first = load_sequence_encoder(tmp_path / "run" / "stage1-S1" / "final")
+    last = load_sequence_encoder(model_dir)
+    assert first is not None and last is not None
+
+    def distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
+        with torch.no_grad():
+            return float(
+                sum((p - q).pow(2).sum() for p, q in zip(a.parameters(), b.parameters(), strict=True))
+            )
+
+    torch.manual_seed(123)
+    fresh = build_sequence_encoder(enc_cfg)
+    assert 0 < distance(last, first) < distance(first, fresh), "stage 2 goes on from stage 1's encoder"
+
+    # a resumed stage gets the encoder back from its checkpoint
+    ckpt = tmp_path / "run" / "stage2-S2" / "checkpoint-2"
+    assert (ckpt / CRE_STATE).is_file()
+    objective = build_objective(omnivec.build("tiny", seed=0), recipe, TrainingData(tiny_world), recipe.stages[1],
+                                sequence_encoder=build_sequence_encoder(enc_cfg))  # fmt: skip
+    restore_objective(objective, ckpt)
+    assert distance(objective.sequence_encoder, last) == pytest.approx(0.0, abs=1e-12)
+
+    # the evaluation's seq2item user vector is the trained encoder's
+    embedder = OmniEmbedder(omnivec.load(model_dir, device="cpu"), sequence_encoder=last)
+    assert isinstance(embedder.embed_sequence, SequenceVectors)
+    res = evaluate(embedder, tiny_world, tasks=["seq2item"], progress=False)
+    assert res["_meta"]["user_vector"] == "trained transformer sequence encoder"
+    assert 0.0 <= res["seq2item"]["recall@10"] <= 1.0

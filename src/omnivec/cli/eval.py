@@ -47,7 +47,8 @@ def evaluate(
     ),
     user_vector: str = typer.Option(
         "mean",
-        help="seq2item user vector: mean (the paper's) or centred (the mean minus the corpus centroid)",
+        help="seq2item user vector: mean (the paper's) or centred (the mean minus the corpus centroid); "
+        "a model saved with a trained sequence encoder (cre.sequence_encoder kind transformer) uses that instead",
     ),
     seq_history: str = typer.Option(
         "keep",
@@ -63,6 +64,7 @@ def evaluate(
     from omnivec.evaluation.report import item_labels, write_report
     from omnivec.evaluation.tasks import SEQ_ITEM_PROMPT
     from omnivec.evaluation.tasks import evaluate as run_tasks
+    from omnivec.recsys.sequence_io import load_sequence_encoder
 
     names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     out = out or model / "eval"
@@ -71,6 +73,7 @@ def evaluate(
         batch_size=batch_size,
         dimensions=dimensions,
         name=model.name,
+        sequence_encoder=load_sequence_encoder(model),
     )
     data_set = open_data(data)
     cache = EmbeddingCache(embedder, data_set.item, progress=True)

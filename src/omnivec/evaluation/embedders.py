@@ -155,6 +155,8 @@ class OmniEmbedder:
         dimensions: Matryoshka truncation (re-normalised); ``None`` = full width.
         name: shown in results and reports (default: the model's card name, else ``"omnivec"``).
         show_progress_bar: the model's own per-call progress bar (the runner shows its own).
+        sequence_encoder: a trained CRE sequence encoder (:func:`omnivec.recsys.sequence_io.load_sequence_encoder`
+            of the model folder); when given, it is this embedder's ``embed_sequence``, the seq2item user vector.
 
     Bad items (unreadable media, no usable field) are skipped by the model and come back as zero rows; their
     messages accumulate in :attr:`errors`.
@@ -168,6 +170,7 @@ class OmniEmbedder:
         dimensions: int | None = None,
         name: str | None = None,
         show_progress_bar: bool = False,
+        sequence_encoder: Any = None,
     ) -> None:
         self.model = model
         self.batch_size = batch_size
@@ -176,6 +179,11 @@ class OmniEmbedder:
         self.name = name or card or "omnivec"
         self.show_progress_bar = show_progress_bar
         self.errors: list[str] = []
+        # the model's trained history encoder, when given, replaces the user_vector choice
+        if sequence_encoder is not None:
+            from omnivec.recsys.sequence_io import SequenceVectors
+
+            self.embed_sequence = SequenceVectors(sequence_encoder, self.width)
 
     @property
     def width(self) -> int:

@@ -422,7 +422,7 @@ def evaluate(
         embedder=getattr(embedder, "name", type(embedder).__name__),
         data=str(data.root),
         ks=list(ks),
-        user_vector=user_vector,
+        user_vector=_user_vector_name(embedder, user_vector),
         seq_history=seq_history,
         seconds=round(time.perf_counter() - t0, 3),
         embedded=dict(cache.computed),
@@ -436,3 +436,12 @@ def evaluate(
     if per_query:
         out["_meta"]["per_query"] = run.per_query
     return out
+
+
+def _user_vector_name(embedder: Embedder, user_vector: str) -> str:
+    """What built the seq2item user vectors, for ``_meta``: the embedder's own ``embed_sequence`` or the choice."""
+    fn = getattr(embedder, "embed_sequence", None)
+    if not callable(fn):
+        return user_vector
+    kind = getattr(fn, "kind", None)
+    return f"trained {kind} sequence encoder" if kind else "the embedder's embed_sequence"

@@ -105,6 +105,7 @@ def run_ablations(out: Path, world: Path, profile: Any, seed: int, echo: Callabl
     from omnivec.evaluation.embedders import OmniEmbedder
     from omnivec.evaluation.tasks import evaluate
     from omnivec.quickstart.pipeline import recipe_path
+    from omnivec.recsys.sequence_io import load_sequence_encoder
     from omnivec.training.cre import is_cre_stage
     from omnivec.training.data import TrainingData
     from omnivec.training.recipe import load_recipe, recipe_from_dict
@@ -127,8 +128,10 @@ def run_ablations(out: Path, world: Path, profile: Any, seed: int, echo: Callabl
         patched.update(name=name, output_dir=str(out / "ablation" / name))
         transform(patched)
         model_dir = train_recipe(recipe_from_dict(patched), echo=lambda s: None)
-        res = evaluate(OmniEmbedder(omnivec.load(model_dir), name=name), world, tasks=tasks, seed=seed,
-                       progress=False)  # fmt: skip
+        embedder = OmniEmbedder(
+            omnivec.load(model_dir), name=name, sequence_encoder=load_sequence_encoder(model_dir)
+        )
+        res = evaluate(embedder, world, tasks=tasks, seed=seed, progress=False)
         res.pop("_meta", None)
         rows[name] = headline(res)
         per_task[name] = {t: m.get("recall@50", m.get("auc")) for t, m in res.items() if t in tasks}

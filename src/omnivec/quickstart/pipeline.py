@@ -262,6 +262,7 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
     from omnivec.evaluation.report import write_report
     from omnivec.evaluation.tasks import evaluate
     from omnivec.quickstart.tables import format_tables
+    from omnivec.recsys.sequence_io import load_sequence_encoder
 
     prof = PROFILES[profile]
     out = Path(out)
@@ -274,7 +275,12 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
     content_dir, sail_dir = train_sail(out, world, prof, seed, echo)
     echo(f"  {time.perf_counter() - t:.0f}s")
     embedders: dict[str, Any] = {
-        "sail": OmniEmbedder(omnivec.load(sail_dir), name="sail", batch_size=prof.eval_batch),
+        "sail": OmniEmbedder(
+            omnivec.load(sail_dir),
+            name="sail",
+            batch_size=prof.eval_batch,
+            sequence_encoder=load_sequence_encoder(sail_dir),
+        ),
     }
     if content_dir.resolve() != sail_dir.resolve():
         embedders["sail-content"] = OmniEmbedder(omnivec.load(content_dir), name="sail-content",

@@ -28,6 +28,8 @@ _LAZY = {
     "SEQUENCE_ENCODERS": "omnivec.recsys.alignment",
     "SequenceEncoderConfig": "omnivec.recsys.alignment",
     "build_sequence_encoder": "omnivec.recsys.alignment",
+    "load_sequence_encoder": "omnivec.recsys.sequence_io",
+    "save_sequence_encoder": "omnivec.recsys.sequence_io",
     "fit_residual_kmeans": "omnivec.recsys.semantic_ids",
     "encode": "omnivec.recsys.semantic_ids",
     "reconstruction_error": "omnivec.recsys.semantic_ids",
@@ -50,8 +52,10 @@ __all__ = [
     "fit_residual_kmeans",
     "id_alignment_loss",
     "load_id_tables",
+    "load_sequence_encoder",
     "reconstruction_error",
     "recsys_tasks",
+    "save_sequence_encoder",
     "sid_file",
     "train_id_teacher",
     "write_id_table",
@@ -70,6 +74,7 @@ if TYPE_CHECKING:
     from omnivec.recsys.id_teacher import IDTeacherConfig, load_id_tables, train_id_teacher, write_id_table
     from omnivec.recsys.interests import InterestConfig, build_seq2item_source
     from omnivec.recsys.semantic_ids import encode, fit_residual_kmeans, reconstruction_error, sid_file
+    from omnivec.recsys.sequence_io import load_sequence_encoder, save_sequence_encoder
 
 
 def __getattr__(name: str) -> Any:

@@ -154,6 +154,12 @@ class SAILObjective(nn.Module):
         step = self.mini_batch_size or n
         return [slice_features(features, s, min(s + step, n)) for s in range(0, n, step)]
 
+    def cre_modules(self) -> dict[str, nn.Module]:
+        """The CRE parts trained beside the model (sequence encoder, ID projection head): outside the embedding
+        model, so checkpoints save them and distributed runs average their gradients separately."""
+        parts = (("sequence_encoder", self.sequence_encoder), ("id_head", self.id_head))
+        return {name: module for name, module in parts if module is not None}
+
     def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         if self.training:
             self.source_batches[batch["source"]] += 1

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 # the model-card helper warns about our DatasetDict of row indices on every stage; nothing to act on
 logging.getLogger("sentence_transformers.base.model_card").setLevel(logging.ERROR)
 LOSS_STATE = "omnivec_loss.safetensors"
+CRE_STATE = "omnivec_cre.safetensors"
 MIXED = "mixed"  # the one source of a stage with `mix: true`
 
 
@@ -153,7 +154,8 @@ def tower_lr_mapping(model: Any, lr: float) -> dict[str, float]:
 
 def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec,
                     id_tables: dict[str, dict[str, np.ndarray]] | None = None,
-                    item_emb: dict[str, np.ndarray] | None = None) -> Any:  # fmt: skip
+                    item_emb: dict[str, np.ndarray] | None = None,
+                    sequence_encoder: Any = None) -> Any:  # fmt: skip
     from omnivec.training.losses.cosent import CoSENTLoss
     from omnivec.training.losses.late_fusion import LateFusionLoss
     from omnivec.training.losses.micl import MICLLoss
@@ -186,7 +188,8 @@ def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: Stage
             )
             if recipe.cre.id_init == "ridge":
                 head.init_ridge(item_emb or {}, tables, alpha=recipe.cre.ridge_alpha)
-        encoder = build_sequence_encoder(recipe.cre.sequence_encoder)
+        # the run's encoder carries over from one CRE stage to the next (a learned one keeps training)
+        encoder = sequence_encoder or build_sequence_encoder(recipe.cre.sequence_encoder)
         if needs_centre(recipe.cre) and SEQ2ITEM in stage_sources(stage, data):
             encoder.set_centre(item_centroid(item_emb or {}))
         extra = {
@@ -254,8 +257,9 @@ class RunLogger(TrainerCallback):
 
 
 class LossState(TrainerCallback):
-    """Saves the objective's own parameters (temperatures, late-fusion gate) with each checkpoint and
-    averages their gradients across processes (they live outside the DDP-wrapped model)."""
+    """Saves the objective's own parameters (temperatures, late-fusion gate; the CRE sequence encoder and ID
+    head) with each checkpoint and averages their gradients across processes (they live outside the DDP-wrapped
+    model)."""
 
     def __init__(self, objective: Any) -> None:
         self.objective = objective
@@ -267,12 +271,28 @@ class LossState(TrainerCallback):
                 {k: v.detach().contiguous() for k, v in self.objective.loss.state_dict().items()},
                 ckpt / LOSS_STATE,
             )
+            cre = {f"{name}.{k}": v.detach().contiguous() for name, module in self.objective.cre_modules().items()
+                   for k, v in module.state_dict().items()}  # fmt: skip
+            if cre:
+                save_file(cre, ckpt / CRE_STATE)
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):  # type: ignore[override]
         from omnivec.training.distributed import average_gradients, is_distributed
 
         if is_distributed():
-            average_gradients(self.objective.loss.parameters())
+            cre = [p for module in self.objective.cre_modules().values() for p in module.parameters()]
+            average_gradients([*self.objective.loss.parameters(), *cre])
+
+
+def restore_objective(objective: Any, checkpoint: Path) -> None:
+    """Load what :class:`LossState` saved in ``checkpoint`` back into the objective (resuming a stage)."""
+    if (checkpoint / LOSS_STATE).is_file():
+        objective.loss.load_state_dict(load_file(str(checkpoint / LOSS_STATE)))
+    if (checkpoint / CRE_STATE).is_file():
+        state = load_file(str(checkpoint / CRE_STATE))
+        for name, module in objective.cre_modules().items():
+            prefix = f"{name}."
+            module.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
 
 
 class NegativeRefresh(TrainerCallback):
@@ -338,7 +358,7 @@ def _latest_checkpoint(stage_dir: Path) -> str | None:
 
 
 def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec, index: int, run_dir: Path,
-                *, progress: bool = True) -> StageResult:  # fmt: skip
+                *, progress: bool = True, sequence_encoder: Any = None) -> StageResult:  # fmt: skip
     from datasets import Dataset, DatasetDict
     from sentence_transformers import SentenceTransformerTrainingArguments
 
@@ -359,7 +379,7 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
             item_emb = load_item_embeddings(run_dir)
         if recipe.cre.history == "frozen" and SEQ2ITEM in names:
             history_vectors = item_emb
-    objective = build_objective(model, recipe, data, stage, id_tables, item_emb)
+    objective = build_objective(model, recipe, data, stage, id_tables, item_emb, sequence_encoder)
     negatives: dict[str, dict[int, list[str]]] = {}
     mining_log: list[dict] = []
 
@@ -419,12 +439,38 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     trainer = _sail_trainer_class()(model=model, args=args, train_dataset=datasets, loss=objective,
                                     data_collator=collator, callbacks=callbacks)  # fmt: skip
     resume = _latest_checkpoint(stage_dir)
-    if resume and (Path(resume) / LOSS_STATE).is_file():
-        objective.loss.load_state_dict(load_file(str(Path(resume) / LOSS_STATE)))
+    if resume:
+        restore_objective(objective, Path(resume))
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     return StageResult(stage.name, max_steps, time.perf_counter() - t0, mining_log, len(collator.skipped),
                        dict(objective.source_batches.most_common()))  # fmt: skip
+
+
+class _RunSequenceEncoder:
+    """The run's CRE sequence encoder: one object through every CRE stage (a learned one keeps training), read
+    back from a finished stage on resume, and saved beside each model once a seq→item stage has trained it."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.encoder: Any = None
+        self.trained = False
+        if recipe.cre is not None:
+            from omnivec.recsys.alignment import build_sequence_encoder
+
+            self.encoder = build_sequence_encoder(recipe.cre.sequence_encoder)
+
+    def resume(self, final: Path) -> None:
+        from omnivec.recsys.sequence_io import load_sequence_encoder
+
+        saved = load_sequence_encoder(final)
+        if saved is not None and self.encoder is not None:
+            self.encoder.load_state_dict(saved.state_dict())
+            self.trained = True
+
+    def save(self, folder: Path) -> bool:
+        from omnivec.recsys.sequence_io import save_sequence_encoder
+
+        return bool(self.trained and self.encoder is not None and save_sequence_encoder(self.encoder, folder))
 
 
 def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str], None] = print) -> Path:
@@ -446,11 +492,13 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str],
     validate_recipe(recipe, data, prompt_tasks=model.omni_input.prompt_config.tasks)
     write_json(run_dir / "run.json", run_record(recipe))
     results = []
+    sequence = _RunSequenceEncoder(recipe)
     for i, stage in enumerate(recipe.stages):
         final = run_dir / f"stage{i + 1}-{stage.name}" / "final"
         if (final / "modules.json").is_file():
             echo(f"stage {i + 1} ({stage.name}): already done, loading {final}")
             model = omnivec.load(final)
+            sequence.resume(final)
             continue
         echo(f"stage {i + 1} ({stage.name}): sources {stage_sources(stage, data)}")
         balance_file = run_dir / "balance.json"
@@ -471,7 +519,9 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str],
             model.eval()
             prepare_cre(recipe.cre, data, model, run_dir, echo)
             validate_recipe(recipe, data)
-        result = train_stage(model, recipe, data, stage, i, run_dir, progress=progress)
+        result = train_stage(model, recipe, data, stage, i, run_dir, progress=progress,
+                             sequence_encoder=sequence.encoder)  # fmt: skip
+        sequence.trained |= SEQ2ITEM in stage_sources(stage, data)
         for m in result.mining:
             echo(
                 f"  mined {m['source']}: λ*={m['lambda_star']} (F1 {m['f1']}), {m['mean_negatives']} negatives/query"
@@ -481,10 +531,13 @@ def train_recipe(recipe: Recipe, *, progress: bool = True, echo: Callable[[str],
             echo(f"  skipped {result.skipped_items} undecodable item(s); see the log")
         with atomic_dir(final) as tmp:
             model.save(str(tmp))
+            sequence.save(tmp)
         results.append(result.__dict__)
         echo(f"  done: {result.steps} steps in {result.seconds:.0f}s")
     out = run_dir / "model"
     with atomic_dir(out) as tmp:
         model.save(str(tmp))
+        if sequence.save(tmp):
+            echo(f"  the trained sequence encoder is saved with the model ({out}/sequence_encoder.*)")
     write_json(run_dir / "stages.json", results)
     return out
