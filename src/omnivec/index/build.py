@@ -12,7 +12,6 @@ folder.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -40,7 +39,7 @@ from omnivec.index.tables import (
     write_items,
 )
 from omnivec.index.vectors import exact_search, prepare_vectors, recall_at_k, sample_queries
-from omnivec.utils.io import atomic_dir, write_json
+from omnivec.utils.io import atomic_dir, read_json, write_json
 
 INFO_FILE = "index.json"
 #: Marker written into a build's temporary folder: the builder's pid, so a later build can tell a dead
@@ -264,10 +263,7 @@ def read_info(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path) / INFO_FILE
     if not p.is_file():
         raise DataFormatError(f"{path} is not an omnivec index folder (no {INFO_FILE})")
-    try:
-        info = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{p}: not valid JSON: {exc}") from None
+    info = read_json(p, DataFormatError)
     missing = [k for k in ("backend", "kind", "metric", "dim", "size", "options") if k not in info]
     if missing:
         raise DataFormatError(f"{p}: missing key(s) {missing}")

@@ -26,7 +26,6 @@ beside it; ``hybrid_search(..., weights="auto")`` then routes every query.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from omnivec.errors import ConfigError, DataFormatError
-from omnivec.utils.io import write_json
+from omnivec.utils.io import read_json, write_json
 
 __all__ = [
     "NAME_FIELDS",
@@ -313,11 +312,7 @@ class QueryRouter:
             p = p / ROUTER_FILE
         if not p.is_file():
             raise DataFormatError(f"{p}: no router file (fit one with `omnivec index fit-router`)")
-        try:
-            data = json.loads(p.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"{p}: unreadable router: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(p, DataFormatError, "unreadable router"))
 
 
 # --------------------------------------------------------------------------- fitting

@@ -17,7 +17,6 @@ in, L2-normalised user vectors out.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from torch import nn
 
 from omnivec.errors import ConfigError
 from omnivec.recsys.alignment import SequenceEncoderConfig, build_sequence_encoder
-from omnivec.utils.io import atomic_file, write_json
+from omnivec.utils.io import atomic_file, read_json, write_json
 
 CONFIG_FILE = "sequence_encoder.json"
 WEIGHTS_FILE = "sequence_encoder.safetensors"
@@ -67,11 +66,7 @@ def load_sequence_encoder(folder: str | os.PathLike) -> nn.Module | None:
         return None
     if not weights_path.is_file():
         raise ConfigError(f"{config_path} names a sequence encoder but {weights_path.name} is missing")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{config_path}: not valid JSON ({exc})") from None
-    encoder = build_sequence_encoder(config)
+    encoder = build_sequence_encoder(read_json(config_path, ConfigError))
     state = load_file(str(weights_path))
     if "centre" in state and hasattr(encoder, "set_centre"):  # a buffer whose size the config does not fix
         encoder.set_centre(state["centre"].numpy())

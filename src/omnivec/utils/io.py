@@ -41,6 +41,14 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
         raise
 
 
+def read_json(path: str | os.PathLike, error: type[Exception], what: str = "not valid JSON") -> Any:
+    """Parse a JSON file; malformed JSON raises ``error`` naming the file (``"<path>: <what>: <reason>"``)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: {what}: {exc}") from None
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic_file(path, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True, default=str)
