@@ -68,8 +68,6 @@ def load_sequence_encoder(folder: str | os.PathLike) -> nn.Module | None:
         raise ConfigError(f"{config_path} names a sequence encoder but {weights_path.name} is missing")
     encoder = build_sequence_encoder(read_json(config_path, ConfigError))
     state = load_file(str(weights_path))
-    if "centre" in state and hasattr(encoder, "set_centre"):  # a buffer whose size the config does not fix
-        encoder.set_centre(state["centre"].numpy())
     try:
         encoder.load_state_dict(state, strict=True)
     except RuntimeError as exc:

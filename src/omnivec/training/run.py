@@ -189,7 +189,11 @@ def build_objective(model: Any, recipe: Recipe, data: TrainingData, stage: Stage
             if recipe.cre.id_init == "ridge":
                 head.init_ridge(item_emb or {}, tables, alpha=recipe.cre.ridge_alpha)
         # the run's encoder carries over from one CRE stage to the next (a learned one keeps training)
-        encoder = sequence_encoder or build_sequence_encoder(recipe.cre.sequence_encoder)
+        encoder = (
+            sequence_encoder
+            if sequence_encoder is not None
+            else build_sequence_encoder(recipe.cre.sequence_encoder)
+        )
         if needs_centre(recipe.cre) and SEQ2ITEM in stage_sources(stage, data):
             encoder.set_centre(item_centroid(item_emb or {}))
         extra = {
