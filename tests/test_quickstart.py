@@ -8,6 +8,8 @@ import math
 import pytest
 
 from omnivec.quickstart import run_quickstart
+from omnivec.quickstart.pipeline import PROFILES, sail_recipe, trained_user_vector
+from omnivec.training.recipe import recipe_from_dict
 
 NAMES = {"sail", "sail-content", "fusion-plain", "clip-dual-tower", "minilm-zero-shot", "minilm-mnrl"}
 LEXICAL = {"bm25", "sail+bm25", "sail+bm25-rrf"}  # lexical and hybrid rankings: retrieval tasks only
@@ -28,7 +30,8 @@ def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
                 assert isinstance(value, (int, float)) and math.isfinite(value), (name, task, metric)
     html = (tmp_path / "report.html").read_text()
     assert "<html" in html.lower() and "http://" not in html and "https://" not in html
-    assert "seq2item user vector: centred" in html
+    used = trained_user_vector(sail_recipe(tmp_path, tmp_path / "world", PROFILES["tiny"], 0))
+    assert f"seq2item user vector: {used}" in html
     assert (tmp_path / "index" / "index.json").is_file() and (tmp_path / "index" / "lexical").is_dir()
     assert {"nickname-q2i", "title-q2i", "code-q2i"} <= set(results["models"]["sail+bm25"])
     assert (tmp_path / "index" / "router.json").is_file()  # the routed hybrid the table reports, served
@@ -49,9 +52,7 @@ def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
             assert row["low"] <= row["difference"] <= row["high"] and row["queries"] > 0
     # sequence tasks under both user vectors: the one used (every table) and the other one beside it
     uv = results["meta"]["user_vectors"]
-    assert (uv["used"], uv["other"]) == ("centred", "mean") and results["meta"]["sail"][
-        "user_vector"
-    ] == "centred"
+    assert uv["used"] == used == results["meta"]["sail"]["user_vector"] and uv["other"] != used
     assert "seq2item" in uv["tasks"] and set(uv["models"]) == NAMES
     seq_rows = [results["models"][m]["seq2item"] != uv["models"][m]["seq2item"] for m in NAMES]
     assert any(seq_rows)  # the user vector changes the ranking
@@ -65,7 +66,8 @@ def test_quickstart_tiny_writes_results_report_and_index(tmp_path):
         assert all(r["low"] <= r["difference"] <= r["high"] for r in rows.values())
     text = "\n".join(lines)
     assert "CRE's effect at each k" in text
-    assert "Sequence → item with the mean user vector" in text and "CRE's effect on sequence → item" in text
+    assert f"Sequence → item with the {uv['other']} user vector" in text
+    assert "CRE's effect on sequence → item" in text
     assert "sail minus each model" in text
     assert "Table 2" in text and "Table 5" in text and "Hybrid retrieval" in text
     assert "Hybrid minus the better single side" in text
@@ -100,3 +102,16 @@ def test_a_world_of_another_seed_or_size_is_not_regenerated_in_place(tiny_world,
         with pytest.raises(ConfigError, match=rf"not {size} of seed {seed}: remove "):
             ensure_world(world, size, seed, echo=lambda s: None)
     assert json.loads((world / "world.json").read_text()) == manifest  # left as it was
+
+
+@pytest.mark.parametrize(
+    ("cre", "want"),
+    [(None, "mean"), ({}, "mean"), ({"sequence_encoder": {"kind": "centred"}}, "centred"),
+     ({"sequence_encoder": {"kind": "transformer", "dim": 8, "heads": 2}}, "mean")],
+)  # fmt: skip
+def test_the_quickstart_scores_users_the_way_its_cre_stages_encoded_them(tiny_world, cre, want):
+    raw = {"name": "t", "data": str(tiny_world), "output_dir": "unused", "model": {"arch": "tiny"},
+           "stages": [{"name": "s", "sources": "all", "steps": 1}]}  # fmt: skip
+    if cre is not None:
+        raw["cre"] = cre
+    assert trained_user_vector(recipe_from_dict(raw)) == want

@@ -30,9 +30,9 @@ class Profile:
     index_kind: str = "hnsw"
     router_queries: int = 400  # labelled training queries of each kind for the hybrid query router
     #: seq2item user vector (omnivec.evaluation.embedders.USER_VECTORS); the other one is reported beside it.
-    #: centred: chosen on worlds 2 and 3, where it raised seq2item-future Recall@50 of both the content and the
-    #: CRE model by 2-5 points over the paper's plain mean
-    user_vector: str = "centred"
+    #: None: the one the recipe's CRE stages encode histories with (:func:`trained_user_vector`), so the
+    #: evaluation scores users the way the model was trained to match them
+    user_vector: str | None = None
 
 
 PROFILES = {
@@ -88,14 +88,30 @@ def ensure_world(world_dir: Path, size: str, seed: int, echo: Echo) -> None:
     echo(f"generated the {size} world in {time.perf_counter() - t:.0f}s -> {world_dir}")
 
 
+def sail_recipe(out: Path, world: Path, profile: Profile, seed: int) -> Any:
+    """The profile's SAIL recipe, pointed at this run's world and folder."""
+    from omnivec.training.recipe import load_recipe
+
+    return load_recipe(recipe_path(profile.recipe), {"data": str(world), "output_dir": str(out / "sail"),
+                                                     "seed": seed})  # fmt: skip
+
+
+def trained_user_vector(recipe: Any) -> str:
+    """The evaluation user vector that matches the recipe's CRE sequence encoder: ``mean`` or ``centred`` when
+    the stages encode histories that way; ``mean`` (the paper's) without CRE. A learned encoder is saved with
+    the model and replaces the user vector at evaluation anyway, so its kind needs no match here."""
+    from omnivec.evaluation.embedders import USER_VECTORS
+
+    kind = str(recipe.cre.sequence_encoder.get("kind", "mean")) if recipe.cre is not None else "mean"
+    return kind if kind in USER_VECTORS else "mean"
+
+
 def train_sail(out: Path, world: Path, profile: Profile, seed: int, echo: Echo) -> tuple[Path, Path]:
     """Train the full recipe; returns (content-only model, final model)."""
     from omnivec.training.cre import is_cre_stage
-    from omnivec.training.recipe import load_recipe
     from omnivec.training.run import train_recipe
 
-    recipe = load_recipe(recipe_path(profile.recipe), {"data": str(world), "output_dir": str(out / "sail"),
-                                                       "seed": seed})  # fmt: skip
+    recipe = sail_recipe(out, world, profile, seed)
     final = train_recipe(recipe, echo=echo)
     content = [i for i, s in enumerate(recipe.stages) if not is_cre_stage(s.sources)]
     last = recipe.stages[content[-1]]
@@ -266,14 +282,15 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
 
     prof = PROFILES[profile]
     out = Path(out)
+    world = out / "world"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    world = out / "world"
     _step(echo, f"world ({prof.world_size})")
     ensure_world(world, prof.world_size, seed, echo)
     t = _step(echo, "SAIL recipe: content stages I-III, then CRE")
     content_dir, sail_dir = train_sail(out, world, prof, seed, echo)
     echo(f"  {time.perf_counter() - t:.0f}s")
+    user_vector = prof.user_vector or trained_user_vector(sail_recipe(out, world, prof, seed))
     embedders: dict[str, Any] = {
         "sail": OmniEmbedder(
             omnivec.load(sail_dir),
@@ -295,14 +312,14 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
         t = _step(echo, f"evaluate {name}")
         caches[name] = EmbeddingCache(emb, data.item, progress=True)
         res = evaluate(emb, data, seed=seed, progress=True, cache=caches[name], per_query=True,
-                       user_vector=prof.user_vector)  # fmt: skip
+                       user_vector=user_vector)  # fmt: skip
         meta[name] = res.pop("_meta", {})
         per_query[name] = meta[name].pop("per_query", {})
         models[name] = res
         echo(f"  {time.perf_counter() - t:.0f}s")
     from omnivec.evaluation.compare import compare_models
 
-    meta["user_vectors"] = other_user_vector(embedders, data, caches, prof.user_vector, seed)
+    meta["user_vectors"] = other_user_vector(embedders, data, caches, user_vector, seed)
     meta["cre_by_k"] = cre_by_k(per_query, seed)
 
     meta["vs_baselines"] = {
