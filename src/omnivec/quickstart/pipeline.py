@@ -106,12 +106,11 @@ def trained_user_vector(recipe: Any) -> str:
     return kind if kind in USER_VECTORS else "mean"
 
 
-def train_sail(out: Path, world: Path, profile: Profile, seed: int, echo: Echo) -> tuple[Path, Path]:
-    """Train the full recipe; returns (content-only model, final model)."""
+def train_sail(out: Path, recipe: Any, echo: Echo) -> tuple[Path, Path]:
+    """Train the full recipe (:func:`sail_recipe`); returns (content-only model, final model)."""
     from omnivec.training.cre import is_cre_stage
     from omnivec.training.run import train_recipe
 
-    recipe = sail_recipe(out, world, profile, seed)
     final = train_recipe(recipe, echo=echo)
     content = [i for i, s in enumerate(recipe.stages) if not is_cre_stage(s.sources)]
     last = recipe.stages[content[-1]]
@@ -282,15 +281,16 @@ def run_quickstart(out: Path, *, profile: str = "default", seed: int = 0, ablate
 
     prof = PROFILES[profile]
     out = Path(out)
-    world = out / "world"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    world = out / "world"
     _step(echo, f"world ({prof.world_size})")
     ensure_world(world, prof.world_size, seed, echo)
     t = _step(echo, "SAIL recipe: content stages I-III, then CRE")
-    content_dir, sail_dir = train_sail(out, world, prof, seed, echo)
+    recipe = sail_recipe(out, world, prof, seed)
+    content_dir, sail_dir = train_sail(out, recipe, echo)
     echo(f"  {time.perf_counter() - t:.0f}s")
-    user_vector = prof.user_vector or trained_user_vector(sail_recipe(out, world, prof, seed))
+    user_vector = prof.user_vector or trained_user_vector(recipe)
     embedders: dict[str, Any] = {
         "sail": OmniEmbedder(
             omnivec.load(sail_dir),
