@@ -63,6 +63,11 @@ def main() -> None:
     parser.add_argument("--user-vector", default="centred", choices=["mean", "centred"])
     parser.add_argument("--tasks", nargs="+", default=["seq2item-future", "seq2item", "seq2item-filtered"])
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--history-model",
+        help="embed every model's histories with this model (NAME of the list), e.g. the content model a "
+        "'history: frozen' CRE recipe trained against; default: each model embeds its own histories",
+    )
     args = parser.parse_args()
 
     import omnivec
@@ -74,6 +79,8 @@ def main() -> None:
 
     data = open_data(args.world)
     models = dict(m.split("=", 1) for m in args.models)
+    if args.history_model and args.history_model not in models:
+        raise SystemExit(f"--history-model {args.history_model!r} is not one of the models {list(models)}")
     caches = {}
     for name, path in models.items():
         embedder = OmniEmbedder(omnivec.load(path), name=name, batch_size=args.batch_size,
@@ -93,7 +100,8 @@ def main() -> None:
         for name, (embedder, cache) in caches.items():
             corpus = cache.items(ids, *SEQ_ITEM_PROMPT)
             hist_ids = [r["query_items"] or [] for r in rows]
-            flat = cache.items([i for h in hist_ids for i in h], *SEQ_ITEM_PROMPT)
+            hist_cache = caches[args.history_model][1] if args.history_model else cache
+            flat = hist_cache.items([i for h in hist_ids for i in h], *SEQ_ITEM_PROMPT)
             cuts = np.cumsum([0] + [len(h) for h in hist_ids])
             histories = [list(flat[cuts[q] : cuts[q + 1]]) for q in range(len(rows))]
             users = np.asarray(

@@ -334,3 +334,49 @@ def test_a_learned_sequence_encoder_trains_across_stages_and_is_saved_with_the_m
     res = evaluate(embedder, tiny_world, tasks=["seq2item"], progress=False)
     assert res["_meta"]["user_vector"] == "trained transformer sequence encoder"
     assert 0.0 <= res["seq2item"]["recall@10"] <= 1.0
+
+
+def test_refreshed_histories_follow_the_model_and_refresh_on_schedule(tiny_world, tmp_path):
+    from types import SimpleNamespace
+
+    from omnivec.training.cre import HistoryVectors, history_item_ids, load_item_embeddings
+    from omnivec.training.run import HistoryRefresh
+
+    model = omnivec.build("tiny", seed=0).eval()
+    data = TrainingData(tiny_world)
+    spec = CRESpec(id_teacher={"dim": 8, "epochs": 1}, content_filter="tokens", history="frozen",
+                   history_refresh_every=2)  # fmt: skip
+    prepare_cre(spec, data, model, tmp_path, echo=lambda s: None)
+    start = load_item_embeddings(tmp_path)
+    vectors = HistoryVectors(model, data, tmp_path, start)
+    ids = history_item_ids(tmp_path)
+    assert set(ids) == {i for r in data.source("seq2item").rows for i in r["query_items"]}
+    assert set(vectors) == set(start) and vectors is not start
+    with torch.no_grad():  # the weights move, as training moves them
+        for p in model.fusion.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.train()
+    vectors.refresh()
+    assert model.training, "refresh restores the training mode"
+    now = model.encode_items([data.store.item(i) for i in ids], task="i2i", side="target")
+    got = np.stack([vectors[ids[k]] for k in now.indices])
+    np.testing.assert_allclose(got, now.embeddings, atol=1e-5)
+    assert np.abs(got - np.stack([start[ids[k]] for k in now.indices])).max() > 1e-3
+    rows = [{"source": "seq2item", "row": i} for i in range(4)]
+    batch = SAILCollator(model, data, history_vectors=vectors)(rows)  # the collator reads the refreshed rows
+    first = [i for i in data.source("seq2item").rows[0]["query_items"] if i in vectors][0]
+    np.testing.assert_allclose(batch["history"]["vectors"][0].numpy(), vectors[first], atol=1e-6)
+
+    calls: list[int] = []
+    callback = HistoryRefresh(2, lambda: calls.append(state.global_step))
+    state = SimpleNamespace(global_step=0, max_steps=5)
+    callback.on_train_begin(None, state, None)  # at the start (after a resume loaded its checkpoint)
+    for step in range(1, 6):
+        state.global_step = step
+        callback.on_step_end(None, state, None)
+    assert calls == [0, 2, 4]
+
+
+def test_history_refresh_needs_frozen_histories():
+    with pytest.raises(ValueError, match="history_refresh_every"):
+        CRESpec(history="live", history_refresh_every=10)

@@ -54,6 +54,13 @@ class CRESpec(BaseModel):
         description="history item embeddings: 'live' re-embeds them with the current weights at every step; "
         "'frozen' embeds them once, with the model at the start of CRE (no history forward per step)",
     )
+    history_refresh_every: int | None = Field(
+        None,
+        ge=1,
+        description="with history 'frozen': re-embed the history items with the current weights at the start of "
+        "each seq→item stage and every N steps, so the histories the targets learn to meet stay close to the "
+        "ones the trained model embeds at serving time (None: the model at the start of CRE embeds them once)",
+    )
     id_init: Literal["random", "ridge"] = Field(
         "random",
         description="ID projection start: 'random' (PyTorch's default) or 'ridge', the least-squares map from "
@@ -83,6 +90,11 @@ class CRESpec(BaseModel):
     def _history_grad(self) -> CRESpec:
         if self.sequence_grad and self.history == "frozen":
             raise ValueError("cre.sequence_grad needs cre.history: live (frozen histories have no graph)")
+        if self.history_refresh_every is not None and self.history != "frozen":
+            raise ValueError(
+                "cre.history_refresh_every re-embeds frozen histories; with cre.history: live they are "
+                "embedded with the current weights at every step already"
+            )
         if self.negative_queue and self.sampling_correction:
             raise ValueError(
                 "cre.negative_queue and cre.sampling_correction do not combine: the memory's negatives would "
@@ -198,6 +210,37 @@ class ItemEmbeddings:
         if self.dirty and self.rows:
             write_id_table(self.path, list(self.rows), np.stack(list(self.rows.values())))
             self.dirty = False
+
+
+def history_item_ids(run_dir: Path) -> list[str]:
+    """The distinct history items of the mined ``seq2item`` source, in first-seen order."""
+    rows = pq.read_table(cre_dir(run_dir) / "sources" / f"{SEQ2ITEM}.parquet", columns=["query_items"])
+    return list(dict.fromkeys(i for h in rows.column(0).to_pylist() for i in h))
+
+
+class HistoryVectors(dict):
+    """Frozen CRE histories that follow the model (``cre.history_refresh_every``): ``item_id → embedding``, the
+    mapping the collator reads, starting from the CRE start's embeddings; :meth:`refresh` re-embeds every
+    history item of the ``seq2item`` source with the model's current weights (i2i target prompt, as
+    :class:`ItemEmbeddings`), in place. An item that fails to encode keeps its earlier vector."""
+
+    def __init__(self, model: Any, data: TrainingData, run_dir: Path, start: dict[str, np.ndarray]) -> None:
+        super().__init__(start)
+        self.model, self.data = model, data
+        self.ids = [i for i in history_item_ids(run_dir) if i in data.store]
+        self.refreshes = 0
+
+    def refresh(self) -> None:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            res = self.model.encode_items([self.data.store.item(i) for i in self.ids], task="i2i",
+                                          side="target", show_progress_bar=False)  # fmt: skip
+        finally:
+            self.model.train(was_training)
+        for k, row in zip(res.indices, res.embeddings, strict=True):
+            self[self.ids[k]] = np.asarray(row, dtype=np.float32)
+        self.refreshes += 1
 
 
 def load_item_embeddings(run_dir: Path) -> dict[str, np.ndarray]:

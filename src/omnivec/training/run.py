@@ -383,6 +383,10 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
             item_emb = load_item_embeddings(run_dir)
         if recipe.cre.history == "frozen" and SEQ2ITEM in names:
             history_vectors = item_emb
+            if recipe.cre.history_refresh_every:
+                from omnivec.training.cre import HistoryVectors
+
+                history_vectors = HistoryVectors(model, data, run_dir, item_emb)
     objective = build_objective(model, recipe, data, stage, id_tables, item_emb, sequence_encoder)
     negatives: dict[str, dict[int, list[str]]] = {}
     mining_log: list[dict] = []
@@ -440,6 +444,8 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     callbacks = [RunLogger(run_dir / "train_log.jsonl", stage.name, bs, objective), LossState(objective)]
     if stage.hard_negatives and stage.hard_negatives.refresh_every:
         callbacks.append(NegativeRefresh(stage.hard_negatives.refresh_every, remine))
+    if recipe.cre is not None and recipe.cre.history_refresh_every and history_vectors is not None:
+        callbacks.append(HistoryRefresh(recipe.cre.history_refresh_every, history_vectors.refresh))
     trainer = _sail_trainer_class()(model=model, args=args, train_dataset=datasets, loss=objective,
                                     data_collator=collator, callbacks=callbacks)  # fmt: skip
     resume = _latest_checkpoint(stage_dir)
@@ -449,6 +455,21 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     trainer.train(resume_from_checkpoint=resume)
     return StageResult(stage.name, max_steps, time.perf_counter() - t0, mining_log, len(collator.skipped),
                        dict(objective.source_batches.most_common()))  # fmt: skip
+
+
+class HistoryRefresh(TrainerCallback):
+    """Re-embeds frozen CRE histories with the current weights when training begins (after a resume has loaded
+    its checkpoint) and every ``every`` steps (``cre.history_refresh_every``)."""
+
+    def __init__(self, every: int, refresh: Callable[[], None]) -> None:
+        self.every, self.refresh = every, refresh
+
+    def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[override]
+        self.refresh()
+
+    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[override]
+        if state.global_step and state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            self.refresh()
 
 
 class _RunSequenceEncoder:
