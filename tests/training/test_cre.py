@@ -352,19 +352,22 @@ def test_refreshed_histories_follow_the_model_and_refresh_on_schedule(tiny_world
     ids = history_item_ids(tmp_path)
     assert set(ids) == {i for r in data.source("seq2item").rows for i in r["query_items"]}
     assert set(vectors) == set(start) and vectors is not start
+    vectors.refresh()
+    assert vectors.refreshes == 0, "the weights that embedded the CRE start's rows: nothing to re-embed"
     with torch.no_grad():  # the weights move, as training moves them
         for p in model.fusion.parameters():
             p.add_(0.05 * torch.randn_like(p))
     model.train()
     vectors.refresh()
     assert model.training, "refresh restores the training mode"
+    assert vectors.refreshes == 1
     now = model.encode_items([data.store.item(i) for i in ids], task="i2i", side="target")
     got = np.stack([vectors[ids[k]] for k in now.indices])
     np.testing.assert_allclose(got, now.embeddings, atol=1e-5)
     assert np.abs(got - np.stack([start[ids[k]] for k in now.indices])).max() > 1e-3
     rows = [{"source": "seq2item", "row": i} for i in range(4)]
     batch = SAILCollator(model, data, history_vectors=vectors)(rows)  # the collator reads the refreshed rows
-    first = [i for i in data.source("seq2item").rows[0]["query_items"] if i in vectors][0]
+    first = next(i for i in data.source("seq2item").rows[0]["query_items"] if i in vectors)
     np.testing.assert_allclose(batch["history"]["vectors"][0].numpy(), vectors[first], atol=1e-6)
 
     calls: list[int] = []

@@ -209,7 +209,22 @@ class ItemEmbeddings:
 
         if self.dirty and self.rows:
             write_id_table(self.path, list(self.rows), np.stack(list(self.rows.values())))
+            write_json(self.path.with_suffix(".json"), {"weights": weights_fingerprint(self.model)})
             self.dirty = False
+
+
+def weights_fingerprint(model: Any) -> str:
+    """A short digest of the model's weights (each tensor's sum): equal before and after no training step."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(np.float64(tensor.double().sum().item()).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def history_item_ids(run_dir: Path) -> list[str]:
@@ -222,15 +237,24 @@ class HistoryVectors(dict):
     """Frozen CRE histories that follow the model (``cre.history_refresh_every``): ``item_id → embedding``, the
     mapping the collator reads, starting from the CRE start's embeddings; :meth:`refresh` re-embeds every
     history item of the ``seq2item`` source with the model's current weights (i2i target prompt, as
-    :class:`ItemEmbeddings`), in place. An item that fails to encode keeps its earlier vector."""
+    :class:`ItemEmbeddings`), in place, unless the weights are those that embedded the rows already (the first
+    CRE stage starts from the model that embedded ``cre/content_items.parquet``). An item that fails to encode
+    keeps its earlier vector."""
 
     def __init__(self, model: Any, data: TrainingData, run_dir: Path, start: dict[str, np.ndarray]) -> None:
+        import json
+
         super().__init__(start)
         self.model, self.data = model, data
         self.ids = [i for i in history_item_ids(run_dir) if i in data.store]
+        meta = items_path(run_dir).with_suffix(".json")
+        self.embedded_by = json.loads(meta.read_text())["weights"] if meta.is_file() else None
         self.refreshes = 0
 
     def refresh(self) -> None:
+        now = weights_fingerprint(self.model)
+        if now == self.embedded_by:
+            return
         was_training = self.model.training
         self.model.eval()
         try:
@@ -240,6 +264,7 @@ class HistoryVectors(dict):
             self.model.train(was_training)
         for k, row in zip(res.indices, res.embeddings, strict=True):
             self[self.ids[k]] = np.asarray(row, dtype=np.float32)
+        self.embedded_by = now
         self.refreshes += 1
 
 
