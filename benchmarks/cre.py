@@ -13,7 +13,7 @@ recipe is *not* reported: for each ``WORLD:SEED`` pair it
    ``lr``, ``min_lr_ratio``, ``source_schedule``, ``weights`` by stage name) and its ``cre`` key merged into
    the recipe's ``cre:`` block, in ``OUT/w<world>-s<seed>/<name>``;
 4. evaluates both models on the recommendation tasks and content i2i (seq→item with ``--user-vector``, the
-   quickstart's ``centred`` by default, and again with the other one) and prints ``CRE − content`` with paired
+   quickstart's ``mean`` by default, and again with the other one) and prints ``CRE − content`` with paired
    bootstrap 95 % intervals; ``*`` marks an interval clear of 0.
 
 Everything is cached in ``OUT``: a re-run with another ``--name`` re-trains only the CRE stages. Results
@@ -115,8 +115,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/cre-check"))
     parser.add_argument("--name", default="cre", help="folder name of this CRE variant")
     parser.add_argument("--patch", default="{}", help="JSON patch of the CRE stages and the cre block")
-    parser.add_argument("--user-vector", default="centred", choices=["mean", "centred"],
-                        help="seq2item user vector (the quickstart's: centred); the other one is reported too")  # fmt: skip
+    parser.add_argument("--user-vector", default="mean", choices=["mean", "centred"],
+                        help="seq2item user vector (the quickstart recipe's: mean); the other one is reported too")  # fmt: skip
     args = parser.parse_args()
     patch = json.loads(args.patch)
     pairs = []
