@@ -340,7 +340,7 @@ def test_refreshed_histories_follow_the_model_and_refresh_on_schedule(tiny_world
     from types import SimpleNamespace
 
     from omnivec.training.cre import HistoryVectors, history_item_ids, load_item_embeddings
-    from omnivec.training.run import HistoryRefresh
+    from omnivec.training.run import PeriodicRefresh
 
     model = omnivec.build("tiny", seed=0).eval()
     data = TrainingData(tiny_world)
@@ -371,13 +371,18 @@ def test_refreshed_histories_follow_the_model_and_refresh_on_schedule(tiny_world
     np.testing.assert_allclose(batch["history"]["vectors"][0].numpy(), vectors[first], atol=1e-6)
 
     calls: list[int] = []
-    callback = HistoryRefresh(2, lambda: calls.append(state.global_step))
+    callback = PeriodicRefresh(2, lambda: calls.append(state.global_step), at_start=True)
     state = SimpleNamespace(global_step=0, max_steps=5)
     callback.on_train_begin(None, state, None)  # at the start (after a resume loaded its checkpoint)
     for step in range(1, 6):
         state.global_step = step
         callback.on_step_end(None, state, None)
     assert calls == [0, 2, 4]
+    calls.clear()  # hard-negative mining has mined once before training: no call at the start
+    callback = PeriodicRefresh(2, lambda: calls.append(state.global_step))
+    state.global_step = 0
+    callback.on_train_begin(None, state, None)
+    assert calls == []
 
 
 def test_history_refresh_needs_frozen_histories():

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
 from omnivec.errors import ConfigError
-from omnivec.training.cre import CRE_SOURCES, ID2ITEM, SEQ2ITEM
+from omnivec.training.cre import CRE_SOURCES, ID2ITEM, SEQ2ITEM, HistoryVectors
 from omnivec.training.data import TrainingData
 from omnivec.training.recipe import LOSS_TERMS, Recipe, StageSpec
 from omnivec.utils.io import atomic_dir, write_json
@@ -299,15 +299,21 @@ def restore_objective(objective: Any, checkpoint: Path) -> None:
             module.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
 
 
-class NegativeRefresh(TrainerCallback):
-    """Re-mines hard negatives every ``every`` steps (dynamic mining, §3.1.2)."""
+class PeriodicRefresh(TrainerCallback):
+    """Calls ``refresh`` every ``every`` steps, not after the last one, and with ``at_start`` also when training
+    begins (after a resume has loaded its checkpoint). Dynamic hard-negative mining (§3.1.2) re-mines with it;
+    ``cre.history_refresh_every`` re-embeds frozen CRE histories with it."""
 
-    def __init__(self, every: int, remine: Callable[[], None]) -> None:
-        self.every, self.remine = every, remine
+    def __init__(self, every: int, refresh: Callable[[], None], *, at_start: bool = False) -> None:
+        self.every, self.refresh, self.at_start = every, refresh, at_start
+
+    def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[override]
+        if self.at_start:
+            self.refresh()
 
     def on_step_end(self, args, state, control, **kwargs):  # type: ignore[override]
         if state.global_step and state.global_step % self.every == 0 and state.global_step < state.max_steps:
-            self.remine()
+            self.refresh()
 
 
 def peak_memory_mib() -> float:
@@ -384,8 +390,6 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
         if recipe.cre.history == "frozen" and SEQ2ITEM in names:
             history_vectors = item_emb
             if recipe.cre.history_refresh_every:
-                from omnivec.training.cre import HistoryVectors
-
                 history_vectors = HistoryVectors(model, data, run_dir, item_emb)
     objective = build_objective(model, recipe, data, stage, id_tables, item_emb, sequence_encoder)
     negatives: dict[str, dict[int, list[str]]] = {}
@@ -443,9 +447,15 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     )  # fmt: skip
     callbacks = [RunLogger(run_dir / "train_log.jsonl", stage.name, bs, objective), LossState(objective)]
     if stage.hard_negatives and stage.hard_negatives.refresh_every:
-        callbacks.append(NegativeRefresh(stage.hard_negatives.refresh_every, remine))
-    if recipe.cre is not None and recipe.cre.history_refresh_every and history_vectors is not None:
-        callbacks.append(HistoryRefresh(recipe.cre.history_refresh_every, history_vectors.refresh))
+        callbacks.append(PeriodicRefresh(stage.hard_negatives.refresh_every, remine))
+    if (
+        isinstance(history_vectors, HistoryVectors)
+        and recipe.cre is not None
+        and recipe.cre.history_refresh_every
+    ):
+        callbacks.append(
+            PeriodicRefresh(recipe.cre.history_refresh_every, history_vectors.refresh, at_start=True)
+        )
     trainer = _sail_trainer_class()(model=model, args=args, train_dataset=datasets, loss=objective,
                                     data_collator=collator, callbacks=callbacks)  # fmt: skip
     resume = _latest_checkpoint(stage_dir)
@@ -455,21 +465,6 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     trainer.train(resume_from_checkpoint=resume)
     return StageResult(stage.name, max_steps, time.perf_counter() - t0, mining_log, len(collator.skipped),
                        dict(objective.source_batches.most_common()))  # fmt: skip
-
-
-class HistoryRefresh(TrainerCallback):
-    """Re-embeds frozen CRE histories with the current weights when training begins (after a resume has loaded
-    its checkpoint) and every ``every`` steps (``cre.history_refresh_every``)."""
-
-    def __init__(self, every: int, refresh: Callable[[], None]) -> None:
-        self.every, self.refresh = every, refresh
-
-    def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[override]
-        self.refresh()
-
-    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[override]
-        if state.global_step and state.global_step % self.every == 0 and state.global_step < state.max_steps:
-            self.refresh()
 
 
 class _RunSequenceEncoder:
