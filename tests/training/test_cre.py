@@ -90,6 +90,9 @@ def test_embedding_content_filter_embeds_only_the_items_it_compares(tiny_model, 
             calls.append(len(items))
             return tiny_model.encode_items(items, **kw)
 
+        def state_dict(self):  # the embeddings' weights fingerprint is the wrapped model's
+            return tiny_model.state_dict()
+
     data = TrainingData(tiny_world)
     spec = CRESpec(id_teacher={"dim": 8, "epochs": 1}, content_filter="embeddings")
     stats = prepare_cre(spec, data, Counting(), tmp_path, echo=lambda s: None)
