@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omnivec.errors import ConfigError
 from omnivec.training.data import TrainingData
-from omnivec.utils.io import write_json, write_parquet
+from omnivec.utils.io import read_json, write_json, write_parquet
 
 SEQ2ITEM, ID2ITEM = "seq2item", "id2item"
 CRE_SOURCES = (SEQ2ITEM, ID2ITEM)
@@ -146,8 +146,7 @@ def prepare_cre(
         stats["seq2item"] = build_seq2item_source(data.root, out, interests, **kwargs)
         echo(f"  interest mining: {stats['seq2item']}")
     if spec.history == "frozen" or needs_centre(spec):
-        rows = pq.read_table(sources / f"{SEQ2ITEM}.parquet", columns=["query_items"]).column(0).to_pylist()
-        memo.get([i for i in dict.fromkeys(i for h in rows for i in h) if i in data.store])
+        memo.get([i for i in history_item_ids(run_dir) if i in data.store])
     tables = id_table_paths(spec, run_dir)
     if not spec.id_tables and not tables[0].is_file():
         result = train_id_teacher(data.root, IDTeacherConfig(**spec.id_teacher), progress=True)
@@ -242,13 +241,11 @@ class HistoryVectors(dict):
     keeps its earlier vector."""
 
     def __init__(self, model: Any, data: TrainingData, run_dir: Path, start: dict[str, np.ndarray]) -> None:
-        import json
-
         super().__init__(start)
         self.model, self.data = model, data
         self.ids = [i for i in history_item_ids(run_dir) if i in data.store]
         meta = items_path(run_dir).with_suffix(".json")
-        self.embedded_by = json.loads(meta.read_text())["weights"] if meta.is_file() else None
+        self.embedded_by = read_json(meta, ConfigError)["weights"] if meta.is_file() else None
         self.refreshes = 0
 
     def refresh(self) -> None:

@@ -380,6 +380,7 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     weights = stage_weights(stage, recipe, data)
     bs = stage.batch_size or recipe.batch_size
     id_tables = history_vectors = item_emb = None
+    history_refresh: PeriodicRefresh | None = None
     if recipe.cre is not None and set(names) & set(CRE_SOURCES):
         from omnivec.training.cre import load_id_tables, load_item_embeddings, needs_centre
 
@@ -391,6 +392,8 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
             history_vectors = item_emb
             if recipe.cre.history_refresh_every:
                 history_vectors = HistoryVectors(model, data, run_dir, item_emb)
+                history_refresh = PeriodicRefresh(recipe.cre.history_refresh_every, history_vectors.refresh,
+                                                  at_start=True)  # fmt: skip
     objective = build_objective(model, recipe, data, stage, id_tables, item_emb, sequence_encoder)
     negatives: dict[str, dict[int, list[str]]] = {}
     mining_log: list[dict] = []
@@ -448,14 +451,8 @@ def train_stage(model: Any, recipe: Recipe, data: TrainingData, stage: StageSpec
     callbacks = [RunLogger(run_dir / "train_log.jsonl", stage.name, bs, objective), LossState(objective)]
     if stage.hard_negatives and stage.hard_negatives.refresh_every:
         callbacks.append(PeriodicRefresh(stage.hard_negatives.refresh_every, remine))
-    if (
-        isinstance(history_vectors, HistoryVectors)
-        and recipe.cre is not None
-        and recipe.cre.history_refresh_every
-    ):
-        callbacks.append(
-            PeriodicRefresh(recipe.cre.history_refresh_every, history_vectors.refresh, at_start=True)
-        )
+    if history_refresh is not None:
+        callbacks.append(history_refresh)
     trainer = _sail_trainer_class()(model=model, args=args, train_dataset=datasets, loss=objective,
                                     data_collator=collator, callbacks=callbacks)  # fmt: skip
     resume = _latest_checkpoint(stage_dir)
